@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the tests and the embedded demo need, only those missing.
+# Needs root (CI is root); without it, names what is missing and how to install it.
+set -euo pipefail
+
+# command -> Debian package
+declare -A wanted=(
+  [git]=git
+  [tmux]=tmux
+  [rsync]=rsync
+  [zstd]=zstd
+  [ip]=iproute2
+  [sshd]=openssh-server
+  [ssh]=openssh-client
+  [tar]=tar
+)
+
+missing=()
+for cmd in "${!wanted[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+    missing+=("${wanted[$cmd]}")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: missing Debian packages: ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+
+echo "install-system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
