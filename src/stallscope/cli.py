@@ -15,7 +15,7 @@ from . import __version__
 from .engine import analyze, write_outputs
 from .engine.compare import compare, compare_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
-from .engine.render import report_json
+from .engine.render import dump_report
 from .engine.thresholds import merge_thresholds
 
 
@@ -78,7 +78,7 @@ def _analyze(args):
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
     if args.json:
-        sys.stdout.write(report_json(report))
+        dump_report(report, sys.stdout)
         print(f"stallscope analyze: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
     else:
         print(f"diagnosis: {report['diagnosis']} ({report['severity']})")

@@ -203,7 +203,8 @@ def test_unmatched_events(stallscope, tmp_path):
                                  "by_op": {"unknown": 1, "update_weights": 2}}
     incomplete = next(f for f in report["findings"] if f["id"] == "incomplete_weight_updates")
     assert incomplete["severity"] == "info"  # the last update of the log: a stopped run
-    assert report["timeline"][1]["kind"] == "batch" and report["timeline"][1]["start_line"] is None
+    (batch,) = [dict(zip(report["timeline"]["batch_columns"], row)) for row in report["timeline"]["batches"]]
+    assert (batch["line"], batch["start_line"], batch["dur_ms"]) == (3, None, 1200)
 
 
 def test_malformed_lines_are_counted_not_fatal(stallscope, tmp_path):

@@ -3,6 +3,7 @@
 import pytest
 
 from stallscope.engine import analyze
+from stallscope.engine.render import timeline_entries
 
 from .seedlog import PREFIXES, SEED, write_log
 
@@ -67,7 +68,7 @@ def test_frontend_queue_numbers_and_split(tmp_path):
 def test_spike_batch_is_marked_with_the_update_it_overlapped(tmp_path):
     write_log(tmp_path / "orchestrator.log", SEED["gen_normal"] + SEED["gen_spike_during_update"])
     report = analyze([tmp_path])
-    batches = [entry for entry in report["timeline"] if entry["kind"] == "batch"]
+    batches = [entry for entry in timeline_entries(report) if entry["kind"] == "batch"]
     assert [b["updates"] for b in batches] == [[], ["xyz"]]
     assert report["metrics"]["gen_dur_ms.during_updates"]["max"] == pytest.approx(45678.9)
     assert report["metrics"]["gen_dur_ms.between_updates"]["max"] == pytest.approx(2345.6)

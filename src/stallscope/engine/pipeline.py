@@ -88,7 +88,7 @@ def analyze(paths, thresholds=None, async_level=None):
         "async_level": async_info,
         "thresholds": table,
         "slowest_updates": [_update_row(u, inputs) for u in _slowest(updates)],
-        "timeline": _timeline(records, inputs),
+        "timeline": _timeline(records),
         "warnings": warnings,
     }
 
@@ -149,28 +149,19 @@ def _update_row(update, inputs):
     }
 
 
-def _timeline(records, inputs):
-    """Weight updates (at their send) and generation batches (at their done), in each file's line order."""
-    entries = []
+UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
+BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
+
+
+def _timeline(records):
+    """Weight updates (at their client-side line) and generation batches (at batch.done), each in
+    (file index, line) order, as rows of columns: compact for runs with 10^5 updates."""
+    updates = []
     for update in records["updates"]:
         client = update["events"]["client.send"] or update["events"]["client.done"]
-        if client is None:
-            continue
-        entries.append(
-            (client["file"], client["line"], {
-                "kind": "update", "file": inputs[client["file"]]["path"], "line": client["line"], "ts": client["ts"],
-                "t": client["t"], "trace": update["trace"], "op": update["op"], "wall_ms": update["wall_ms"],
-                "queue_ms": update["queue_ms"], "rpc_ms": update["rpc_ms"], "complete": update["complete"],
-            })
-        )
-    for batch in records["batches"]:
-        entries.append(
-            (batch["file"], batch["line"], {
-                "kind": "batch", "file": inputs[batch["file"]]["path"], "line": batch["line"],
-                "start_line": batch["start_line"], "ts": batch["ts"], "t": batch["t"], "dur_ms": batch["dur_ms"],
-                "completions": batch["completions"], "inflight_start": batch["inflight_start"],
-                "inflight_done": batch["inflight_done"], "updates": batch["updates"],
-            })
-        )
-    entries.sort(key=lambda entry: entry[:2])
-    return [entry for _, _, entry in entries]
+        if client is not None:
+            updates.append([client["file"], client["line"], client["ts"], client["t"], update["trace"], update["op"],
+                            update["wall_ms"], update["queue_ms"], update["rpc_ms"], update["complete"]])
+    updates.sort(key=lambda row: (row[0], row[1]))
+    batches = [[batch[column] for column in BATCH_COLUMNS] for batch in records["batches"]]
+    return {"update_columns": list(UPDATE_COLUMNS), "updates": updates, "batch_columns": list(BATCH_COLUMNS), "batches": batches}

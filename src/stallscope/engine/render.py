@@ -1,5 +1,6 @@
 """write_outputs(): the report as SUMMARY.md, report.json and the text files of seed 001's layout."""
 
+import heapq
 import json
 import os
 
@@ -24,7 +25,9 @@ SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", 
 def write_outputs(report, out_dir):
     """Writes SUMMARY.md, report.json and the *.txt files into out_dir (created if missing)."""
     os.makedirs(out_dir, exist_ok=True)
-    files = {"SUMMARY.md": summary_markdown(report), "report.json": report_json(report)}
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as handle:
+        dump_report(report, handle)
+    files = {"SUMMARY.md": summary_markdown(report)}
     for name, (title, metrics) in STATS_FILES.items():
         if metrics is None:
             metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
@@ -34,11 +37,44 @@ def write_outputs(report, out_dir):
     for name, text in files.items():
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
-    return sorted(files)
+    return sorted(files) + ["report.json"]
 
 
-def report_json(report):
-    return json.dumps(report, indent=2, allow_nan=False) + "\n"
+def dump_report(report, stream):
+    """Writes report.json to a text stream: indented, with one timeline row per line (a large run
+    has 10^5 rows, written row by row rather than built as one string)."""
+    stream.write("{\n")
+    for index, (key, value) in enumerate(report.items()):
+        stream.write(f"  {json.dumps(key)}: ")
+        if key == "timeline":
+            stream.write("{\n")
+            for part_index, (part, rows) in enumerate(value.items()):
+                stream.write(f"    {json.dumps(part)}: ")
+                if part.endswith("_columns"):
+                    stream.write(json.dumps(rows))
+                else:
+                    stream.write("[" + ("\n" if rows else ""))
+                    for row_index, row in enumerate(rows):
+                        stream.write("      " + json.dumps(row, allow_nan=False) + (",\n" if row_index < len(rows) - 1 else "\n"))
+                    stream.write("    ]" if rows else "]")
+                stream.write(",\n" if part_index < len(value) - 1 else "\n")
+            stream.write("  }")
+        else:
+            stream.write(json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n  "))
+        stream.write(",\n" if index < len(report) - 1 else "\n")
+    stream.write("}\n")
+
+
+def timeline_entries(report):
+    """The timeline's updates and batches merged in (file, line) order, as dicts with a `kind`."""
+    timeline = report["timeline"]
+    updates = ((row[0], row[1], "update", row) for row in timeline["updates"])
+    batches = ((row[0], row[1], "batch", row) for row in timeline["batches"])
+    for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
+        columns = timeline["update_columns"] if kind == "update" else timeline["batch_columns"]
+        entry = dict(zip(columns, row), kind=kind)
+        entry["file"] = report["inputs"][entry["file"]]["path"]
+        yield entry
 
 
 def number(value, digits=1):
@@ -82,7 +118,9 @@ def timeline_text(report):
         "# time order; files are not interleaved). Batches list the updates in flight while they ran.",
     ]
     current = None
-    for entry in report["timeline"]:
+    empty = True
+    for entry in timeline_entries(report):
+        empty = False
         if entry["file"] != current:
             current = entry["file"]
             lines.append(f"\n== {current}")
@@ -100,7 +138,7 @@ def timeline_text(report):
                 f"{entry['line']:>9} {when:<24} batch  dur_ms={number(entry['dur_ms'])} completions={number(entry['completions'])} "
                 f"inflight={number(entry['inflight_start'])}->{number(entry['inflight_done'])} ({span}){overlap}"
             )
-    if not report["timeline"]:
+    if empty:
         lines.append("(no weight update or generation batch)")
     return "\n".join(lines) + "\n"
 

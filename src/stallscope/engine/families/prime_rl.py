@@ -37,7 +37,7 @@ def parse(text):
     if match.group("weights"):
         return _weights(match, values, text)
     event = match.group("ckpt") or match.group("gen") or "rollout"
-    parsed = {"event": event, "t": number(values, "t"), "ts": line_timestamp(text[: match.start()])}
+    parsed = {"event": event, "t": number(values, "t")}
     if event == "write.done":
         parsed.update(step=number(values, "step"), write_ms=number(values, "write_ms", required=True))
     elif event == "wait.start":
@@ -51,6 +51,7 @@ def parse(text):
             completions=number(values, "completions"),
             dur_ms=number(values, "dur_ms", required=True),
             inflight=number(values, "inflight"),
+            ts=line_timestamp(text[: match.start()]),  # batches are timeline entries
         )
     else:
         if not any(key in values for key in ROLLOUT_KEYS):
