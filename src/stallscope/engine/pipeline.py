@@ -1,5 +1,8 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
+import gc
+from contextlib import contextmanager
+
 from .correlation import correlate
 from .errors import InputError, NoRecognisedLines
 from .families import FAMILIES
@@ -15,6 +18,19 @@ SCHEMA_VERSION = 1
 SLOWEST = 10
 
 
+@contextmanager
+def gc_paused():
+    """Pauses the cyclic garbage collector: the engine makes ~10^5 acyclic records on a large log,
+    and the collector's passes over them took a third of the run time (measured on 1.1 GB)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def analyze(paths, thresholds=None, async_level=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
@@ -22,6 +38,11 @@ def analyze(paths, thresholds=None, async_level=None):
     `async_level`: the run's async_level, overriding run manifests. Raises InputError (unusable
     input or option) or NoRecognisedLines (nothing of a known log family in readable inputs).
     """
+    with gc_paused():
+        return _analyze(paths, thresholds, async_level)
+
+
+def _analyze(paths, thresholds, async_level):
     table = merge_thresholds(thresholds)
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         raise InputError(f"async_level: {async_level!r} is not a non-negative integer")

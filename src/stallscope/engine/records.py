@@ -32,6 +32,18 @@ class Record:
         setattr(self, key, value)
 
 
+class Phases(tuple):
+    """An update's five events (a Mark or None each), indexed by phase name: a tuple, not a dict."""
+
+    __slots__ = ()
+
+    def __getitem__(self, phase):
+        return tuple.__getitem__(self, PHASE_INDEX[phase])
+
+    def values(self):
+        return iter(self)
+
+
 class Mark(Record):
     """One weight event of an update: where it was logged and what it carried."""
 
@@ -164,13 +176,13 @@ class RecordBuilder:
             occurrences = max(len(events) for events in phases)
             duplicates += occurrences > 1
             for index in range(occurrences):
-                events = {phase: (marks[index] if index < len(marks) else None) for phase, marks in zip(UPDATE_PHASES, phases)}
+                events = Phases(marks[index] if index < len(marks) else None for marks in phases)
                 updates.append(self._update(trace, events))
         updates.sort(key=lambda update: _first_position(update))
         return updates, duplicates
 
     def _update(self, trace, events):
-        send, recv, start, rpc_done, done = (events[phase] for phase in UPDATE_PHASES)
+        send, recv, start, rpc_done, done = events
         client = send or done
         server = recv or start or rpc_done
         op = next((e["op"] for e in (start, rpc_done, recv, send) if e is not None and e["op"]), "unknown")

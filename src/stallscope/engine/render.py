@@ -4,6 +4,7 @@ import heapq
 import json
 import os
 
+from .pipeline import gc_paused
 from .stats import STAT_KEYS
 
 STATS_FILES = {
@@ -24,6 +25,11 @@ SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", 
 
 def write_outputs(report, out_dir):
     """Writes SUMMARY.md, report.json and the *.txt files into out_dir (created if missing)."""
+    with gc_paused():
+        return _write_outputs(report, out_dir)
+
+
+def _write_outputs(report, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as handle:
         dump_report(report, handle)
