@@ -88,6 +88,8 @@ def read_chunks(path, size):
                     yield chunk
     except InputError:
         raise
+    except gzip.BadGzipFile as error:
+        raise InputError(f"{path}: cannot decompress (not valid gzip): {error}") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
     except (EOFError, zlib.error) as error:

@@ -34,9 +34,20 @@ def finding(finding_id, severity, summary, evidence, recommendation):
         "id": finding_id,
         "severity": severity,
         "summary": summary,
-        "evidence": evidence,
+        "evidence": rounded(evidence),
         "recommendation": recommendation,
     }
+
+
+def rounded(value, digits=3):
+    """Evidence for people: floats to `digits` decimals (clock arithmetic leaves 2393.750000000682)."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
 
 
 def ms(value):
