@@ -13,6 +13,8 @@ declare -A wanted=(
   [sshd]=openssh-server
   [ssh]=openssh-client
   [tar]=tar
+  [sudo]=sudo
+  [visudo]=sudo
 )
 
 missing=()
