@@ -14,7 +14,6 @@ declare -A wanted=(
   [ssh]=openssh-client
   [tar]=tar
   [sudo]=sudo
-  [visudo]=sudo
 )
 
 missing=()
