@@ -13,6 +13,7 @@ declare -A wanted=(
   [sshd]=openssh-server
   [ssh]=openssh-client
   [tar]=tar
+  [sudo]=sudo
 )
 
 missing=()

@@ -1,0 +1,76 @@
+# Copyright: stallscope contributors
+# Apache License 2.0 (see pyproject.toml)
+"""Jinja filters for stallscope's templates and messages: durations, percentiles, severities.
+
+Documented in the sidecar files <filter>.yml next to this one (ansible-doc -t filter <filter>).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from ansible.errors import AnsibleFilterError
+
+SEVERITY_BADGES = {
+    "text": {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]", "ok": "[OK]"},
+    "emoji": {"critical": "\U0001F534", "warning": "\U0001F7E1", "info": "\U0001F535", "ok": "\u2705"},
+}
+
+
+def _number(value, what):
+    # bool is a Real in Python, but True is no duration.
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise AnsibleFilterError(f"{what} must be a finite number, got {value!r}")
+    return value
+
+
+def duration_ms(value):
+    """850 -> '850 ms', 3400 -> '3.4 s', 125000 -> '2 min 5 s', 3720000 -> '1 h 2 min'."""
+    ms = _number(value, "duration_ms input")
+    if ms < 0:
+        raise AnsibleFilterError(f"duration_ms input must not be negative, got {value!r}")
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if round(ms) < 1000:
+        return f"{round(ms)} ms"
+    tenths = round(ms / 100)
+    if tenths < 600:
+        return f"{tenths / 10:.1f} s"
+    seconds = round(ms / 1000)
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    minutes = round(ms / 60000)
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def percentile(values, q):
+    """The q-th percentile (0-100) of the values, linearly interpolated between ranks."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise AnsibleFilterError(f"percentile needs a non-empty list of numbers, got {values!r}")
+    ordered = sorted(_number(value, "each percentile value") for value in values)
+    q = _number(q, "percentile q")
+    if not 0 <= q <= 100:
+        raise AnsibleFilterError(f"percentile q must be between 0 and 100, got {q!r}")
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def severity_badge(severity, style="text"):
+    """'critical' -> '[CRITICAL]' (style text) or a coloured circle (style emoji)."""
+    if style not in SEVERITY_BADGES:
+        raise AnsibleFilterError(f"severity_badge style must be one of {', '.join(SEVERITY_BADGES)}, got {style!r}")
+    badges = SEVERITY_BADGES[style]
+    key = str(severity).lower()
+    if key not in badges:
+        raise AnsibleFilterError(f"severity_badge: unknown severity {severity!r}, expected one of {', '.join(badges)}")
+    return badges[key]
+
+
+class FilterModule:
+    """stallscope's filters."""
+
+    def filters(self):
+        return {"duration_ms": duration_ms, "percentile": percentile, "severity_badge": severity_badge}

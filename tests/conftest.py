@@ -1,0 +1,17 @@
+"""Shared fixtures."""
+
+import pytest
+
+import testhosts as testhosts_lib
+
+
+@pytest.fixture(scope="session")
+def testhosts(tmp_path_factory):
+    """A factory of real sshd test hosts: `testhosts.create(n)` -> HostSet (see tests/testhosts.py).
+    Skips when this machine cannot make them (not root, tools missing)."""
+    reason = testhosts_lib.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    factory = testhosts_lib.TestHostsFactory(tmp_path_factory.mktemp("testhosts"))
+    yield factory
+    factory.destroy_all()

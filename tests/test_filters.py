@@ -1,0 +1,79 @@
+"""filter_plugins/stallscope.py: the functions, and the filters as templates see them."""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import ansible_runner
+import pytest
+from ansible.errors import AnsibleFilterError
+from hypothesis import given
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("stallscope_filters", REPO / "filter_plugins" / "stallscope.py")
+filters = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(filters)
+
+
+@pytest.mark.parametrize(("ms", "text"), [
+    (0, "0.0 ms"), (8.64, "8.6 ms"), (10.6, "11 ms"), (850, "850 ms"), (999.4, "999 ms"),
+    (999.6, "1.0 s"), (3412.7, "3.4 s"), (59949, "59.9 s"), (59960, "1 min 0 s"),
+    (125000, "2 min 5 s"), (3599400, "59 min 59 s"), (3720000, "1 h 2 min"),
+])
+def test_duration_ms_picks_a_short_unit(ms, text):
+    assert filters.duration_ms(ms) == text
+
+
+@pytest.mark.parametrize("bad", [-1, "850", None, True, float("nan")])
+def test_duration_ms_refuses_what_is_no_duration(bad):
+    with pytest.raises(AnsibleFilterError, match="duration_ms input"):
+        filters.duration_ms(bad)
+
+
+def test_percentile_interpolates_between_ranks():
+    assert filters.percentile([10, 20, 30, 40, 100], 95) == pytest.approx(88.0)
+    assert filters.percentile([3, 1, 2], 50) == 2
+    assert filters.percentile([5], 99) == 5
+    assert filters.percentile([1, 2], 0) == 1 and filters.percentile([1, 2], 100) == 2
+
+
+@pytest.mark.parametrize(("values", "q", "message"), [
+    ([], 50, "non-empty list"), ([1, "x"], 50, "each percentile value"), ([1, 2], 101, "between 0 and 100"),
+])
+def test_percentile_refuses_bad_input(values, q, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        filters.percentile(values, q)
+
+
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=50), st.floats(0, 100), st.floats(0, 100))
+def test_percentile_stays_within_the_data_and_grows_with_q(values, q1, q2):
+    low, high = sorted((q1, q2))
+    p_low, p_high = filters.percentile(values, low), filters.percentile(values, high)
+    assert min(values) <= p_low <= p_high + 1e-6 * max(1, abs(p_high)) and p_high <= max(values)
+
+
+def test_severity_badge():
+    assert [filters.severity_badge(s) for s in ("critical", "Warning", "info", "ok")] == [
+        "[CRITICAL]", "[WARNING]", "[INFO]", "[OK]"]
+    assert filters.severity_badge("critical", "emoji") == "\U0001F534"
+    with pytest.raises(AnsibleFilterError, match="unknown severity 'fatal', expected one of critical, warning"):
+        filters.severity_badge("fatal")
+    with pytest.raises(AnsibleFilterError, match="style must be one of text, emoji"):
+        filters.severity_badge("ok", "html")
+
+
+def test_filters_in_a_template_through_ansible(tmp_path, monkeypatch):
+    """ansible.cfg's filter_plugins path makes them available to templates."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    (tmp_path / "runner").mkdir()
+    expression = "{{ 125000 | duration_ms }}|{{ [1, 2, 3] | percentile(50) }}|{{ 'warning' | severity_badge }}"
+    run = ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"), host_pattern="localhost", module="ansible.builtin.debug",
+        module_args=f"msg={expression!r}", envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        project_dir=str(REPO), quiet=True,
+    )
+    assert run.rc == 0, run.stdout.read()
+    [message] = [e["event_data"]["res"]["msg"] for e in run.events if e["event"] == "runner_on_ok"]
+    assert message == "2 min 5 s|2.0|[WARNING]"
