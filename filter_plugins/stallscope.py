@@ -12,6 +12,8 @@ from numbers import Real
 
 from ansible.errors import AnsibleFilterError
 
+from stallscope.engine.stats import percentile as engine_percentile
+
 SEVERITY_BADGES = {
     "text": {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]", "ok": "[OK]"},
     "emoji": {"critical": "\U0001F534", "warning": "\U0001F7E1", "info": "\U0001F535", "ok": "\u2705"},
@@ -45,17 +47,14 @@ def duration_ms(value):
 
 
 def percentile(values, q):
-    """The q-th percentile (0-100) of the values, linearly interpolated between ranks."""
+    """The q-th percentile (0-100) of the values, linearly interpolated between ranks (as the engine's)."""
     if not isinstance(values, (list, tuple)) or not values:
         raise AnsibleFilterError(f"percentile needs a non-empty list of numbers, got {values!r}")
     ordered = sorted(_number(value, "each percentile value") for value in values)
     q = _number(q, "percentile q")
     if not 0 <= q <= 100:
         raise AnsibleFilterError(f"percentile q must be between 0 and 100, got {q!r}")
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return engine_percentile(ordered, q)
 
 
 def severity_badge(severity, style="text"):
