@@ -62,7 +62,7 @@ OPTIONS = [
     Option("--seed", (INFERENCE,), dict(type=int, default=0, help="seed of the completion lengths (default %(default)s)")),
     # shared by trainer and orchestrator
     Option("--output-dir", (TRAINER, ORCHESTRATOR), dict(type=Path, default=Path("outputs"), help="rollouts and weights/step_N/ (shared by trainer and orchestrator; default %(default)s)")),
-    Option("--max-steps", (TRAINER, ORCHESTRATOR), dict(type=positive_int, default=6, help="steps to run (default %(default)s)")),
+    Option("--max-steps", (TRAINER, ORCHESTRATOR), dict(type=positive_int, default=7, help="steps to run (default %(default)s)")),
     Option("--crash-at-step", (TRAINER, ORCHESTRATOR), dict(type=positive_int, default=None, help="fault injection: exit non-zero at this step")),
     Option("--timeout-s", (TRAINER, ORCHESTRATOR), dict(type=positive_float, default=1800.0, help="give up (non-zero exit) after this many seconds (default %(default)s)")),
     # trainer
@@ -73,7 +73,7 @@ OPTIONS = [
     Option("--base-url", (ORCHESTRATOR,), dict(type=base_url, default="http://127.0.0.1:8000", help="inference server (default %(default)s)")),
     Option("--batch-size", (ORCHESTRATOR,), dict(type=positive_int, default=16, help="rollouts per step (default %(default)s)")),
     Option("--rollouts-per-example", (ORCHESTRATOR,), dict(type=positive_int, default=4, help="samples per problem (default %(default)s)")),
-    Option("--async-level", (ORCHESTRATOR,), dict(type=non_negative_int, default=1, help="max steps the policy may lag behind (default %(default)s)")),
+    Option("--async-level", (ORCHESTRATOR,), dict(type=non_negative_int, default=2, help="max steps the policy may lag behind (default %(default)s)")),
     Option("--seq-len", (ORCHESTRATOR,), dict(type=positive_int, default=2048, help="sequence length; caps max tokens (default %(default)s)")),
     Option("--max-tokens", (ORCHESTRATOR,), dict(type=positive_int, default=None, help="max completion tokens per request (default: --seq-len)")),
     Option("--inflight", (ORCHESTRATOR,), dict(type=positive_int, default=None, help="streaming requests kept in flight (default: 2 x --batch-size)")),
