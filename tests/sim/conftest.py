@@ -22,8 +22,17 @@ def start(tmp_path):
 
 
 @pytest.fixture
-def server(start):
-    """A real inference server on a free port; yields (component, base_url)."""
-    component = start("inference", "inference", "--port", 0, "--engine-delay-ms", 50)
-    port = component.wait_for(r"listening on http://127\.0\.0\.1:(\d+)")[1]
-    return component, f"http://127.0.0.1:{port}"
+def start_server(start):
+    """Start a real inference server on a free port; returns (component, base_url)."""
+
+    def start_inference(*args):
+        component = start("inference", "inference", "--port", 0, "--engine-delay-ms", 50, *args)
+        port = component.wait_for(r"listening on http://127\.0\.0\.1:(\d+)")[1]
+        return component, f"http://127.0.0.1:{port}"
+
+    return start_inference
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()

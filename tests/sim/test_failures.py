@@ -92,3 +92,14 @@ def test_sigterm_stops_all_and_its_components(start, tmp_path):
     for component, code in expected.items():
         assert int((run_dir / "logs" / f"{component}.exit").read_text()) == code, component
         assert "Traceback" not in (run_dir / "logs" / f"{component}.log").read_text()
+
+
+def test_server_dying_mid_run_ends_the_orchestrator_with_one_line(start, server, tmp_path):
+    inference, url = server
+    orchestrator = start("orchestrator", "orchestrator", "--base-url", url,
+                         "--output-dir", tmp_path / "out", "--batch-size", 4)
+    orchestrator.wait_for(r"\[gen\] batch\.done")
+    assert inference.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert orchestrator.proc.wait(30) == 1
+    [error] = error_lines(orchestrator.text())
+    assert url in error and "Traceback" not in orchestrator.text()

@@ -1,6 +1,8 @@
 """The inference server over real HTTP: weight updates read the checkpoint, streams end right."""
 
+import asyncio
 import json
+import socket
 
 import httpx
 
@@ -74,3 +76,39 @@ def test_stream_ends_with_stop_below_max_tokens(server):
     chunks = [json.loads(e) for e in stream(url, max_tokens=2048)[:-1]]
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     assert 64 <= chunks[-1]["usage"]["completion_tokens"] <= 448
+
+
+def test_requests_beyond_the_slots_wait_for_one(start_server):
+    _, url = start_server("--slots", 1, "--len-min", 64, "--len-max", 64, "--tokens-per-s", 640)
+    body = {"messages": [{"role": "user", "content": "x"}], "stream": True}
+
+    async def one_stream(client, events):
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if '"content":"tok' in line:
+                    events.append(("token", id(events)))
+                elif line == "data: [DONE]":
+                    events.append(("done", id(events)))
+
+    async def two_streams():
+        order: list = []
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await asyncio.gather(one_stream(client, order), one_stream(client, order))
+        return order
+
+    order = [kind for kind, _ in asyncio.run(two_streams())]
+    # One slot: the second sequence produces no token before the first is done.
+    first_done = order.index("done")
+    assert order[first_done + 1:].count("done") == 1
+    assert order[:first_done] == ["token"] * first_done and order[first_done + 1] == "token"
+
+
+def test_client_leaving_mid_body_is_a_log_line_not_a_traceback(server):
+    component, url = server
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mess")
+        component.wait_for(r"server\.recv path=/v1/chat/completions")
+    component.wait_for("client disconnected before sending its request body")
+    assert "Traceback" not in component.text()

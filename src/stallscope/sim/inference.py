@@ -22,7 +22,7 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -111,6 +111,12 @@ class FirstByteMiddleware:
         await self.app(scope, receive, send)
 
 
+async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    """The client went away before sending its whole body (e.g. the orchestrator stopped)."""
+    log.info("client disconnected before sending its request body: %s", request.url.path)
+    return Response(status_code=499)  # never delivered; nginx's "client closed request"
+
+
 def _error(status: int, message: str) -> JSONResponse:
     log.warning("request refused (%d): %s", status, message)
     return JSONResponse({"error": message}, status_code=status)
@@ -197,7 +203,7 @@ def build_app(engine: Engine) -> Starlette:
     async def reload_weights(request: Request) -> Response:
         return await weights_rpc(request, "reload_weights", engine.loaded_dir)
 
-    app = Starlette(routes=[
+    app = Starlette(exception_handlers={ClientDisconnect: client_gone}, routes=[
         Route("/health", health, methods=["GET"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/update_weights", update_weights, methods=["POST"]),

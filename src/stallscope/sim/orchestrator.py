@@ -201,6 +201,7 @@ class Orchestrator:
         async with asyncio.TaskGroup() as workers:
             tasks = [workers.create_task(self.streams.worker())
                      for _ in range(self.config.inflight)]
+            await asyncio.sleep(0)  # let the workers send their first requests
             try:
                 for step in range(1, self.config.max_steps + 1):
                     await self.step(step)
