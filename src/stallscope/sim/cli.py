@@ -67,7 +67,7 @@ OPTIONS = [
     Option("--timeout-s", (TRAINER, ORCHESTRATOR), dict(type=positive_float, default=1800.0, help="give up (non-zero exit) after this many seconds (default %(default)s)")),
     # trainer
     Option("--train-ms", (TRAINER,), dict(type=non_negative_float, default=300.0, help="time one training step takes (default %(default)s)")),
-    Option("--ckpt-mb", (TRAINER,), dict(type=non_negative_float, default=16.0, help="checkpoint size written per step, fsynced (default %(default)s)")),
+    Option("--ckpt-mb", (TRAINER,), dict(type=non_negative_float, default=4.0, help="checkpoint size written per step, fsynced (default %(default)s)")),
     Option("--write-delay-ms", (TRAINER,), dict(type=non_negative_float, default=0.0, help="extra checkpoint write time: slow storage (default %(default)s)")),
     # orchestrator
     Option("--base-url", (ORCHESTRATOR,), dict(type=base_url, default="http://127.0.0.1:8000", help="inference server (default %(default)s)")),
