@@ -1,0 +1,138 @@
+"""The seed's signatures, reproduced by real `stallscope-sim all` runs (started concurrently).
+
+The mechanism: with the shared client, update_weights waits for a connection of the pool the
+streams hold; the dedicated admin client has its own connection.
+"""
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .simproc import LINE_PREFIX, sim_command, sim_env
+from .simreport import diagnose, percentile, update_records
+
+pytestmark = pytest.mark.slow
+
+LOAD = ["--max-steps", 6]  # the demo's load (pool 8, 32 streams); 4 updates
+SCENARIOS = {
+    "shared": LOAD,
+    "dedicated": [*LOAD, "--admin-client", "dedicated"],
+    "slow_engine": ["--max-steps", 4, "--admin-client", "dedicated", "--engine-delay-ms", 5500],
+    "checkpoint_stall": ["--max-steps", 4, "--admin-client", "dedicated", "--async-level", 1,
+                         "--write-delay-ms", 2500],
+    "truncation": ["--max-steps", 3, "--admin-client", "dedicated", "--max-tokens", 160],
+    "crash": ["--max-steps", 4, "--crash-at-step", 2],
+}
+
+
+@dataclass
+class Run:
+    dir: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Run]:
+    base = tmp_path_factory.mktemp("scenarios")
+    procs = {name: subprocess.Popen(sim_command("all", "--out", base / name, "--timeout-s", 100, *args),
+                                    env=sim_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+             for name, args in SCENARIOS.items()}
+    results = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=150)
+        results[name] = Run(base / name, proc.returncode, stdout, stderr)
+    return results
+
+
+def finished(run: Run) -> Run:
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+def test_shared_client_queues_updates_behind_streams(runs):
+    run = finished(runs["shared"])
+    diagnosis = diagnose(run.dir)
+    assert diagnosis.findings == {"frontend_queue_saturation"}
+    assert percentile(diagnosis.metrics["queue_ms"], 95) > 1000
+    assert percentile(diagnosis.metrics["rpc_ms"], 50) < 2000
+    # The wait happened before the server saw the request, while streams used the connections.
+    slowest = max((r for r in update_records(run.dir) if r["rpc.start"]["op"] == "update_weights"),
+                  key=lambda r: float(r["client.done"]["queue_ms"]))
+    sent, received = float(slowest["client.send"]["t"]), float(slowest["server.recv"]["t"])
+    assert (received - sent) * 1000 > 1000
+    streams_meanwhile = [
+        float(m[1]) for m in re.finditer(r"server\.recv path=/v1/chat/completions t=(\S+)",
+                                         (run.dir / "logs" / "inference.log").read_text())
+        if sent < float(m[1]) < received]
+    assert len(streams_meanwhile) >= 8  # at least the pool's 8 connections changed hands
+
+
+def test_dedicated_client_is_healthy_under_the_same_load(runs):
+    shared = diagnose(finished(runs["shared"]).dir)
+    dedicated = diagnose(finished(runs["dedicated"]).dir)
+    assert dedicated.findings == {"healthy"}
+    assert percentile(dedicated.metrics["queue_ms"], 95) < 100
+    assert percentile(shared.metrics["queue_ms"], 50) >= 20 * percentile(dedicated.metrics["queue_ms"], 50)
+
+
+def test_slow_engine_is_slow_weight_loading(runs):
+    diagnosis = diagnose(finished(runs["slow_engine"]).dir)
+    assert diagnosis.findings == {"slow_weight_loading"}
+    assert percentile(diagnosis.metrics["queue_ms"], 95) < 100
+
+
+def test_slow_checkpoint_write_stalls_the_orchestrator(runs):
+    diagnosis = diagnose(finished(runs["checkpoint_stall"]).dir)
+    assert diagnosis.findings == {"checkpoint_stall"}
+    assert min(diagnosis.metrics["write_ms"]) >= 2500  # the injected slow storage is inside write_ms
+
+
+def test_short_max_tokens_is_poor_rollout_quality(runs):
+    run = finished(runs["truncation"])
+    diagnosis = diagnose(run.dir)
+    assert diagnosis.findings == {"poor_rollout_quality"}
+    # The logged trunc_pct is what the written rollouts say.
+    for step, logged in enumerate(diagnosis.metrics["trunc_pct"], start=1):
+        lines = (run.dir / "output" / "rollouts" / f"step_{step}" / "rollouts.jsonl").read_text().splitlines()
+        rollouts = [json.loads(line) for line in lines]
+        truncated = [r for r in rollouts if r["finish_reason"] == "length"]
+        assert logged == pytest.approx(100 * len(truncated) / len(rollouts), abs=0.05)
+        assert all(r["completion_tokens"] == 160 for r in truncated)
+
+
+def test_injected_crash_fails_the_run_with_one_line(runs):
+    run = runs["crash"]
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1
+    assert "trainer exited with code 1" in run.stderr and "--crash-at-step" in run.stderr
+    logs = run.dir / "logs"
+    assert (logs / "trainer.exit").read_text() == "1\n"
+    assert int((logs / "orchestrator.exit").read_text()) == 143  # stopped by the runner
+    assert "Traceback" not in "".join(p.read_text() for p in logs.glob("*.log"))
+
+
+def test_run_dir_has_the_launch_layout(runs):
+    run = finished(runs["shared"])
+    assert f"logs in {run.dir}/logs/" in run.stdout
+    manifest = json.loads((run.dir / "run_manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["profile"] == "simrl"
+    assert manifest["config"]["async_level"] == 2
+    assert [c["name"] for c in manifest["components"]] == ["inference", "trainer", "orchestrator"]
+    for component in manifest["components"]:
+        log = run.dir / component["log"]
+        assert all(LINE_PREFIX.match(line) for line in log.read_text().splitlines()), log
+        assert (run.dir / "logs" / f"{component['name']}.exit").read_text().strip() == "0"
+    for step in range(1, 7):
+        assert (run.dir / "output" / "weights" / f"step_{step}" / "STABLE").is_file()
+    # Every traced op went through the server: the trace id joins client and server lines.
+    records = update_records(run.dir)
+    assert len(records) == 5  # the startup reload_weights and 4 updates (steps 3..6)
+    assert all({"client.send", "server.recv", "rpc.start", "rpc.done", "client.done"} <= r.keys()
+               for r in records)
