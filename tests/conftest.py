@@ -2,7 +2,7 @@
 
 import pytest
 
-import testhosts as testhosts_lib
+from tests import testhosts as testhosts_lib
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import testhosts
+from tests import testhosts
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(path.parent.name for path in (REPO / "molecule").glob("*/molecule.yml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testhosts import run_script
+from tests.testhosts import run_script
 
 
 def ssh(host_set, host, command, **kwargs):
