@@ -28,8 +28,9 @@ test: venv system-deps
 	$(PY) -m pytest -q
 
 demo: venv system-deps
-	$(BIN)/stallscope-sim all --out demo/logs
-	$(BIN)/stallscope analyze demo/logs --out demo/analysis
+	rm -rf demo
+	$(BIN)/stallscope-sim all --out demo/run
+	$(BIN)/stallscope analyze demo/run --out demo/analysis
 
 clean:
 	rm -rf demo .pytest_cache

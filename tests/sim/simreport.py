@@ -1,13 +1,14 @@
 """Reads a `stallscope-sim all` run dir into a Diagnosis for the scenario tests.
 
-`diagnose` is the one function to swap for `stallscope.engine.analyze` once the engine is merged:
-the tests only use the Diagnosis it returns. Thresholds are seed 002's critical limits.
+`diagnose` runs the analysis engine; the other helpers read raw lines, to check what the
+simulation logged against what it did.
 """
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from stallscope.engine import analyze
 
 FIELD = re.compile(r"(\w+)=(\S+)")
 WEIGHTS = re.compile(r"\[weights\]\[([0-9a-f]{16}|-)\] (\S+) (.*)")
@@ -15,14 +16,9 @@ WEIGHTS = re.compile(r"\[weights\]\[([0-9a-f]{16}|-)\] (\S+) (.*)")
 
 @dataclass
 class Diagnosis:
+    primary: str
     findings: set[str]
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+    metrics: dict[str, dict] = field(default_factory=dict)
 
 
 def fields(line: str) -> dict[str, str]:
@@ -58,24 +54,8 @@ def tagged(log: Path, tag: str, name: str) -> list[float]:
 
 
 def diagnose(run_dir: Path) -> Diagnosis:
-    records = [r for r in update_records(run_dir)
-               if r.get("rpc.start", {}).get("op") == "update_weights" and "client.done" in r]
-    orchestrator_log = run_dir / "logs" / "orchestrator.log"
-    metrics = {
-        "queue_ms": [float(r["client.done"]["queue_ms"]) for r in records],
-        "rpc_ms": [float(r["client.done"]["rpc_ms"]) for r in records],
-        "wait_ms": tagged(orchestrator_log, "[ckpt] wait.done", "wait_ms"),
-        "write_ms": tagged(run_dir / "logs" / "trainer.log", "[ckpt] write.done", "write_ms"),
-        "trunc_pct": tagged(orchestrator_log, "[rollout] trunc_pct=", "trunc_pct"),
-    }
-    findings = set()
-    if metrics["queue_ms"] and percentile(metrics["queue_ms"], 95) > 1000 \
-            and percentile(metrics["rpc_ms"], 50) < 2000:
-        findings.add("frontend_queue_saturation")
-    if metrics["rpc_ms"] and percentile(metrics["rpc_ms"], 95) > 5000:
-        findings.add("slow_weight_loading")
-    if metrics["wait_ms"] and percentile(metrics["wait_ms"], 95) > 2000:
-        findings.add("checkpoint_stall")
-    if metrics["trunc_pct"] and sum(metrics["trunc_pct"]) / len(metrics["trunc_pct"]) > 30:
-        findings.add("poor_rollout_quality")
-    return Diagnosis(findings or {"healthy"}, metrics)
+    """The engine's diagnosis of a run dir: the ids of its warning or critical findings (or
+    {"healthy"}) and its metrics (name -> count, mean, min, p50, p95, ...)."""
+    report = analyze([str(run_dir)])
+    findings = {f["id"] for f in report["findings"] if f["severity"] in ("warning", "critical")}
+    return Diagnosis(report["diagnosis"], findings or {"healthy"}, report["metrics"])
