@@ -1,0 +1,131 @@
+"""`stallscope analyze PATH...` and `stallscope compare BEFORE AFTER`.
+
+Exit status: 0 report written (whatever the diagnosis); 2 usage error or unreadable input;
+3 inputs readable but no recognised line. Errors are one line on stderr, never a traceback
+(`--debug` re-raises).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import __version__
+from .engine import analyze, write_outputs
+from .engine.compare import compare, compare_markdown, load_report
+from .engine.errors import EngineError, InputError, NoRecognisedLines
+from .engine.render import dump_report
+from .engine.thresholds import merge_thresholds
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (EngineError, OSError, UnicodeError) as error:
+        if args.debug:
+            raise
+        print(f"stallscope {args.command}: {_message(error)}", file=sys.stderr)
+        return 3 if isinstance(error, NoRecognisedLines) else 2
+
+
+def _parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="re-raise errors with a traceback")
+    common.add_argument("--thresholds", metavar="FILE.yml", help="YAML overriding threshold rows, e.g. queue_ms: {warning: 200}")
+    common.add_argument("--async-level", type=_non_negative, metavar="N", help="the run's async_level (overrides run_manifest.json)")
+
+    parser = argparse.ArgumentParser(prog="stallscope", description="Find where a distributed ML pipeline stalls.")
+    parser.add_argument("--version", action="version", version=f"stallscope {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    analyze_cmd = commands.add_parser("analyze", parents=[common], help="analyse logs: statistics and a diagnosis",
+                                      description="Analyse log files and directories (searched recursively).")
+    analyze_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    analyze_cmd.add_argument("--out", metavar="DIR", help="output directory (default ./analysis_<UTC timestamp>/)")
+    analyze_cmd.add_argument("--json", action="store_true", help="also print report.json to stdout")
+    analyze_cmd.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
+    analyze_cmd.set_defaults(handler=_analyze)
+
+    compare_cmd = commands.add_parser("compare", parents=[common], help="compare two analyses (before/after)",
+                                      description="Compare BEFORE and AFTER: analysis dirs, report.json files or log dirs.")
+    compare_cmd.add_argument("before", metavar="BEFORE")
+    compare_cmd.add_argument("after", metavar="AFTER")
+    compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
+    compare_cmd.set_defaults(handler=_compare)
+    return parser
+
+
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _analyze(args):
+    out_dir = args.out or f"analysis_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"{out_dir}: exists and is not a directory; choose another --out")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not args.force:
+        raise InputError(f"{out_dir}: exists and is not empty; choose another --out or pass --force to overwrite")
+    report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level)
+    write_outputs(report, out_dir)
+    summary = os.path.join(out_dir, "SUMMARY.md")
+    if args.json:
+        dump_report(report, sys.stdout)
+        print(f"stallscope analyze: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
+    else:
+        print(f"diagnosis: {report['diagnosis']} ({report['severity']})")
+        top = next((f for f in report["findings"] if f["id"] == report["diagnosis"]), None)
+        if top is not None:
+            print(top["summary"])
+        print(f"report: {summary}")
+    return 0
+
+
+def _compare(args):
+    thresholds = _thresholds(args.thresholds)
+    before = load_report(args.before, thresholds, args.async_level)
+    after = load_report(args.after, thresholds, args.async_level)
+    result = compare(before, after)
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        sys.stdout.write(compare_markdown(result, args.before, args.after))
+    return 0
+
+
+def _thresholds(path):
+    """The override table of a --thresholds YAML file as plain data, validated; None without one."""
+    if path is None:
+        return None
+    import yaml  # the CLI's one dependency; the engine takes plain data
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InputError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+    except (OSError, UnicodeError) as error:
+        raise InputError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from None
+    if data is None:
+        return None
+    try:
+        merge_thresholds(data)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+    return data
+
+
+def _message(error):
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -1,0 +1,115 @@
+"""Comparing two analyses (before / after a change) against seed 001's success criteria."""
+
+import json
+import os
+
+from .errors import InputError
+from .pipeline import SCHEMA_VERSION, analyze
+from .thresholds import SUCCESS_CRITERIA
+
+COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
+            "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "gen_completions_per_s", "inflight",
+            "trunc_pct", "staleness", "untraced_requests_per_s")
+SHOWN = ("mean", "p50", "p95")
+
+
+def load_report(path, thresholds=None, async_level=None):
+    """The report of `path`: a report.json file, an analysis dir holding one, or logs to analyse."""
+    path = os.fspath(path)
+    candidate = os.path.join(path, "report.json") if os.path.isdir(path) else path
+    if candidate.endswith(".json") and os.path.isfile(candidate):
+        try:
+            with open(candidate, encoding="utf-8") as handle:
+                report = json.load(handle)
+        except (OSError, UnicodeError, ValueError) as error:
+            raise InputError(f"{candidate}: not a readable report.json ({error})") from None
+        if not isinstance(report, dict) or report.get("schema_version") != SCHEMA_VERSION or not isinstance(report.get("metrics"), dict):
+            raise InputError(f"{candidate}: not a stallscope report.json (schema_version {SCHEMA_VERSION} with metrics)")
+        return report
+    return analyze([path], thresholds=thresholds, async_level=async_level)
+
+
+def compare(before, after):
+    """Per metric mean/p50/p95 before and after, with the change, and the verdict."""
+    metrics = {}
+    for name in COMPARED:
+        old, new = before["metrics"].get(name), after["metrics"].get(name)
+        if not (old and old.get("count")) and not (new and new.get("count")):
+            continue
+        row = {"before": _pick(old), "after": _pick(new)}
+        row["change"] = {key: _change(row["before"][key], row["after"][key]) for key in SHOWN}
+        metrics[name] = row
+    criteria = [_queue_criterion(after), _throughput_criterion(before, after)]
+    outcomes = {criterion["result"] for criterion in criteria}
+    verdict = "fail" if "fail" in outcomes else "pass" if outcomes == {"pass"} else "incomplete"
+    return {
+        "before": {"diagnosis": before.get("diagnosis"), "severity": before.get("severity")},
+        "after": {"diagnosis": after.get("diagnosis"), "severity": after.get("severity")},
+        "metrics": metrics,
+        "criteria": criteria,
+        "verdict": verdict,
+    }
+
+
+def _pick(stats):
+    stats = stats or {}
+    return {key: stats.get(key) for key in SHOWN}
+
+
+def _change(old, new):
+    if old is None or new is None:
+        return {"delta": None, "percent": None}
+    return {"delta": new - old, "percent": (new - old) / old * 100.0 if old else None}
+
+
+def _queue_criterion(after):
+    limit = SUCCESS_CRITERIA["queue_ms_p95_below"]
+    p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
+    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95}
+    if p95 is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if p95 < limit else "fail")
+
+
+def _throughput_criterion(before, after):
+    tolerance = SUCCESS_CRITERIA["gen_throughput_tolerance"]
+    old = (before["metrics"].get("gen_completions_per_s") or {}).get("mean")
+    new = (after["metrics"].get("gen_completions_per_s") or {}).get("mean")
+    criterion = {
+        "name": f"generation throughput not worse (mean completions/s after >= {1 - tolerance:.0%} of before)",
+        "before": old,
+        "after": new,
+    }
+    if old is None or new is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
+
+
+def compare_markdown(result, before_name, after_name):
+    out = [f"# stallscope compare: {before_name} -> {after_name}", ""]
+    out.append(f"**Verdict: {result['verdict']}**")
+    out.append("")
+    for criterion in result["criteria"]:
+        values = ", ".join(f"{side} {_fmt(criterion[side])}" for side in ("before", "after") if side in criterion)
+        out.append(f"- {criterion['result']}: {criterion['name']} ({values})")
+    out += [
+        "",
+        f"Diagnosis before: `{result['before']['diagnosis']}` ({result['before']['severity']}); "
+        f"after: `{result['after']['diagnosis']}` ({result['after']['severity']})",
+        "",
+        "| metric | mean before | mean after | p50 before | p50 after | p95 before | p95 after | p95 change |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in result["metrics"].items():
+        cells = []
+        for key in SHOWN:
+            cells += [_fmt(row["before"][key]), _fmt(row["after"][key])]
+        change = row["change"]["p95"]
+        percent = "" if change["percent"] is None else f" ({change['percent']:+.0f}%)"
+        cells.append("-" if change["delta"] is None else f"{change['delta']:+.1f}{percent}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _fmt(value):
+    return "-" if value is None else f"{value:.1f}"

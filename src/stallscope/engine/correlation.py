@@ -1,0 +1,75 @@
+"""Splitting queue time into client-side and server-side waits across hosts.
+
+`t=` values are per-host monotonic clocks. Server-side wait (recv -> rpc.start) is always on one
+clock. Client-side wait (send -> recv) needs the client's and the server's clocks: the same host
+gives it directly; different hosts need their offset, estimated from the updates themselves: the
+server's rpc interval must lie inside the client's send -> done interval (done = send + wall_ms),
+and recv must follow send. Every complete update bounds the offset; the bounds' intersection is the
+estimate. An empty intersection means the clocks cannot be reconciled, and the client split is left out.
+"""
+
+# Rounding slack of logged values (t= to the microsecond, wall_ms to 0.1 ms) when intersecting bounds.
+SLACK_S = 0.002
+
+
+def correlate(updates):
+    """Sets `client_queue_ms` / `server_queue_ms` on each update; returns the report's `correlation`."""
+    pairs = {}
+    for update in updates:
+        update["client_queue_ms"] = update["server_queue_ms"] = None
+        events = update["events"]
+        recv, start = events["server.recv"], events["rpc.start"]
+        if recv is not None and start is not None and recv["t"] is not None and start["t"] is not None:
+            update["server_queue_ms"] = (start["t"] - recv["t"]) * 1000.0
+        if _bounds(update) is not None:
+            pairs.setdefault((update["client_host"], update["server_host"]), []).append(update)
+    results = []
+    for (client_host, server_host), matched in sorted(pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
+        entry = {"client_host": client_host, "server_host": server_host, "updates": len(matched)}
+        if client_host == server_host:
+            entry.update(method="same_host", offset_s=0.0, uncertainty_s=0.0)
+        else:
+            lows, highs = zip(*(_bounds(update) for update in matched))
+            low, high = max(lows), min(highs)
+            if low <= high + SLACK_S:
+                entry.update(method="estimated_offset", offset_s=(low + high) / 2, uncertainty_s=max(high - low, 0.0) / 2)
+            else:
+                entry.update(
+                    method="not_comparable",
+                    offset_s=None,
+                    uncertainty_s=None,
+                    reason=f"no single clock offset fits all {len(matched)} updates (bounds {low:.6f}s > {high:.6f}s)",
+                )
+        if entry["offset_s"] is not None:
+            for update in matched:
+                recv, send = update["events"]["server.recv"], update["events"]["client.send"]
+                if recv is not None and recv["t"] is not None:
+                    update["client_queue_ms"] = (recv["t"] - entry["offset_s"] - send["t"]) * 1000.0
+        results.append(entry)
+    if not results:
+        method = "none"
+        note = "no update was logged by both the client (orchestrator) and the server with t= values: no queue split"
+    elif all(entry["method"] == "same_host" for entry in results):
+        method = "same_host"
+        note = "client and server on one clock: queue split measured directly"
+    elif any(entry["method"] == "not_comparable" for entry in results):
+        method = "partial" if any(entry["offset_s"] is not None for entry in results) else "not_comparable"
+        note = "client and server clocks could not be reconciled for some hosts: their client-side split is left out"
+    else:
+        method = "estimated_offset"
+        note = "client and server on different hosts: clock offset estimated from the updates (rpc inside send->done)"
+    return {"method": method, "note": note, "host_pairs": results}
+
+
+def _bounds(update):
+    """(low, high) bounds on server clock - client clock from one update, or None."""
+    events = update["events"]
+    send, start, rpc_done = events["client.send"], events["rpc.start"], events["rpc.done"]
+    if send is None or start is None or rpc_done is None or update["wall_ms"] is None:
+        return None
+    if send["t"] is None or start["t"] is None or rpc_done["t"] is None:
+        return None
+    done_t = send["t"] + update["wall_ms"] / 1000.0
+    recv = events["server.recv"]
+    earliest_server = recv["t"] if recv is not None and recv["t"] is not None else start["t"]
+    return (rpc_done["t"] - done_t, earliest_server - send["t"])

@@ -1,0 +1,90 @@
+"""The prime-rl family (seed 002): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
+
+Recognised anywhere in a line (any prefix; ANSI codes and CR are removed before parsing), with
+key=value fields in any order and extra fields ignored. A tag followed by no known event
+(`... [weights] is ...`) is a mention, not an event.
+"""
+
+import re
+
+from .base import MalformedLine, fields, line_timestamp, number
+
+NAME = "prime-rl"
+TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
+LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (seed 002 shapes)"
+
+EVENT = re.compile(
+    r"\[(?:"
+    r"weights\]\[(?P<trace>[^\]\s]+)\]\s*(?P<weights>client\.send|server\.recv|rpc\.start|rpc\.done|client\.done)"
+    r"|ckpt\]\s*(?P<ckpt>write\.done|wait\.start|wait\.done)"
+    r"|gen\]\s*(?P<gen>batch\.start|batch\.done)"
+    r"|(?P<rollout>rollout)\]"
+    r")(?=\s|$)(?P<rest>.*)"
+)
+ROLLOUT_KEYS = ("trunc_pct", "current_step", "ckpt_step", "staleness")
+WEIGHT_OPS = ("update_weights", "reload_weights")
+
+
+def parse(text):
+    """The event of one line as a flat dict, or None when the line only mentions a tag.
+
+    Raises MalformedLine when the line has an event's shape but unreadable fields.
+    """
+    match = EVENT.search(text)
+    if match is None:
+        return None
+    values = fields(match.group("rest"))
+    if match.group("weights"):
+        return _weights(match, values, text)
+    event = match.group("ckpt") or match.group("gen") or "rollout"
+    parsed = {"event": event, "t": number(values, "t")}
+    if event == "write.done":
+        parsed.update(step=number(values, "step"), write_ms=number(values, "write_ms", required=True))
+    elif event == "wait.start":
+        parsed.update(target_step=number(values, "target_step"))
+    elif event == "wait.done":
+        parsed.update(target_step=number(values, "target_step"), wait_ms=number(values, "wait_ms", required=True))
+    elif event == "batch.start":
+        parsed.update(inflight=number(values, "inflight"), target_batch=number(values, "target_batch"))
+    elif event == "batch.done":
+        parsed.update(
+            completions=number(values, "completions"),
+            dur_ms=number(values, "dur_ms", required=True),
+            inflight=number(values, "inflight"),
+            ts=line_timestamp(text[: match.start()]),  # batches are timeline entries
+        )
+    else:
+        if not any(key in values for key in ROLLOUT_KEYS):
+            return None
+        parsed.update((key, number(values, key)) for key in ROLLOUT_KEYS)
+    return parsed
+
+
+def _weights(match, values, text):
+    event = match.group("weights")
+    parsed = {"event": event, "trace": match.group("trace"), "t": number(values, "t")}
+    if event == "client.send":
+        parsed["op"] = _op_of(values.get("path"), values.get("url"))
+        parsed["ts"] = line_timestamp(text[: match.start()])
+    elif event == "server.recv":
+        parsed["op"] = _op_of(values.get("path"))
+    elif event in ("rpc.start", "rpc.done"):
+        parsed["op"] = values.get("op") or None
+        if event == "rpc.done":
+            parsed["rpc_ms"] = number(values, "rpc_ms")
+    else:
+        parsed.update(
+            wall_ms=number(values, "wall_ms"), rpc_ms=number(values, "rpc_ms"), queue_ms=number(values, "queue_ms")
+        )
+        if parsed["wall_ms"] is None and parsed["queue_ms"] is None:
+            raise MalformedLine("client.done without wall_ms= or queue_ms=")
+        parsed["ts"] = line_timestamp(text[: match.start()])
+    return parsed
+
+
+def _op_of(*locations):
+    for location in locations:
+        for op in WEIGHT_OPS:
+            if location and op in location:
+                return op
+    return None

@@ -1,0 +1,46 @@
+"""The registry of findings, in tie-break order (issue 2's list). A new finding is one module
+appended here: ID, and evaluate(ctx) -> finding dict | None.
+
+ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
+(`{value, source}`), `inputs` (report inputs, by file index), `correlation`.
+"""
+
+from . import (
+    checkpoint_stall,
+    frontend_queue_saturation,
+    generation_contention,
+    incomplete_weight_updates,
+    no_weight_updates,
+    poor_rollout_quality,
+    slow_checkpoint_write,
+    slow_generation,
+    slow_weight_loading,
+)
+from .common import SEVERITY_RANK
+
+FINDINGS = [
+    frontend_queue_saturation,
+    slow_weight_loading,
+    checkpoint_stall,
+    slow_checkpoint_write,
+    generation_contention,
+    slow_generation,
+    poor_rollout_quality,
+    no_weight_updates,
+    incomplete_weight_updates,
+]
+
+
+def evaluate_all(ctx):
+    """The findings present, in registry order."""
+    return [result for result in (module.evaluate(ctx) for module in FINDINGS) if result is not None]
+
+
+def diagnose(findings):
+    """(diagnosis, severity): the most severe warning/critical finding, ties in registry order."""
+    best = None
+    for result in findings:
+        rank = SEVERITY_RANK[result["severity"]]
+        if rank >= SEVERITY_RANK["warning"] and (best is None or rank > SEVERITY_RANK[best["severity"]]):
+            best = result
+    return ("healthy", "ok") if best is None else (best["id"], best["severity"])

@@ -1,0 +1,75 @@
+"""What the finding modules share: judging a metric's tail against a threshold row, formatting."""
+
+from ..stats import summarize
+from ..thresholds import classify
+
+SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+
+
+def judge(values, row):
+    """(severity, evidence): the p95 of `values` against `row`, with the share past each threshold."""
+    stats = summarize(values)
+    count = stats["count"]
+    at_warning = sum(1 for value in values if value >= row["warning"])
+    over_critical = sum(1 for value in values if value > row["critical"])
+    evidence = {
+        "count": count,
+        "p50": stats["p50"],
+        "p95": stats["p95"],
+        "max": stats["max"],
+        "warning_threshold": row["warning"],
+        "critical_threshold": row["critical"],
+        "share_at_or_over_warning": at_warning / count if count else 0.0,
+        "share_over_critical": over_critical / count if count else 0.0,
+    }
+    return classify(stats["p95"], row) if count else "ok", evidence
+
+
+def worst(*severities):
+    return max(severities, key=SEVERITY_RANK.__getitem__)
+
+
+def finding(finding_id, severity, summary, evidence, recommendation):
+    return {
+        "id": finding_id,
+        "severity": severity,
+        "summary": summary,
+        "evidence": rounded(evidence),
+        "recommendation": recommendation,
+    }
+
+
+def rounded(value, digits=3):
+    """Evidence for people: floats to `digits` decimals (clock arithmetic leaves 2393.750000000682)."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
+def ms(value):
+    """A duration for prose: `1255 ms`, `30.3 s`."""
+    if value is None:
+        return "n/a"
+    if abs(value) >= 10000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms" if abs(value) >= 10 else f"{value:.1f} ms"
+
+
+def share(evidence, level):
+    """`3 of 40 (7.5%)` samples past the warning or critical threshold."""
+    key = "share_at_or_over_warning" if level == "warning" else "share_over_critical"
+    fraction = evidence[key]
+    return f"{round(fraction * evidence['count'])} of {evidence['count']} ({fraction:.0%})"
+
+
+def tail_sentence(name, evidence, severity, unit=" ms"):
+    """`queue_ms p95 30333 ms is critical (> 1000 ms); 1 of 1 (100%) samples over critical.`"""
+    level = "critical" if severity == "critical" else "warning"
+    bound = f"> {evidence['critical_threshold']:g}{unit}" if level == "critical" else f">= {evidence['warning_threshold']:g}{unit}"
+    p95 = ms(evidence["p95"]) if unit == " ms" else f"{evidence['p95']:g}{unit}"
+    past = "over critical" if level == "critical" else "at or over warning"
+    return f"{name} p95 {p95} is {severity} ({bound}); {share(evidence, level)} samples {past}."

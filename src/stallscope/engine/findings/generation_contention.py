@@ -1,0 +1,29 @@
+"""Generation batches slow down while weight updates are in flight (seed 002 "Spike During Weight Update")."""
+
+from .common import finding, judge, ms, tail_sentence
+
+ID = "generation_contention"
+
+
+def evaluate(ctx):
+    severity, evidence = judge(ctx["samples"]["gen_dur_ms.during_updates"], ctx["thresholds"]["gen_dur_ms"])
+    if severity == "ok":
+        return None
+    between = ctx["metrics"]["gen_dur_ms.between_updates"]
+    evidence["between_updates_p50"] = between["p50"]
+    evidence["between_updates_count"] = between["count"]
+    slow = [
+        {"line": b["line"], "file": ctx["inputs"][b["file"]]["path"], "dur_ms": b["dur_ms"], "updates": b["updates"][:5]}
+        for b in sorted(ctx["records"]["batches"], key=lambda b: -b["dur_ms"])
+        if b["updates"] and b["dur_ms"] >= evidence["warning_threshold"]
+    ][:5]
+    evidence["slowest_batches"] = slow
+    summary = "Generation batches that overlap weight updates are slow: " + tail_sentence("gen_dur_ms", evidence, severity)
+    if between["count"]:
+        summary += f" Batches between updates take p50 {ms(between['p50'])}."
+    recommendation = (
+        "Generation and weight updates contend for the inference server's front end: give weight updates their "
+        "own admin client and schedule them between generation batches; the queue_ms finding, if any, is the "
+        "other side of the same contention."
+    )
+    return finding(ID, severity, summary, evidence, recommendation)

@@ -1,0 +1,17 @@
+"""The trainer takes long to write checkpoints (seed 002 "Slow Checkpoint Write")."""
+
+from .common import finding, judge, tail_sentence
+
+ID = "slow_checkpoint_write"
+
+
+def evaluate(ctx):
+    severity, evidence = judge(ctx["samples"]["write_ms"], ctx["thresholds"]["write_ms"])
+    if severity == "ok":
+        return None
+    summary = "The trainer writes checkpoints slowly: " + tail_sentence("write_ms", evidence, severity)
+    recommendation = (
+        "Check that the sharded checkpoint save is working, and write checkpoints to local SSD/NVMe rather than "
+        "NFS or networked storage (slow disk or a large model)."
+    )
+    return finding(ID, severity, summary, evidence, recommendation)

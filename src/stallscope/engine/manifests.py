@@ -1,0 +1,54 @@
+"""Which host wrote a log file, and its async_level, from the nearest run_manifest.json.
+
+A file's manifest is the nearest `run_manifest.json` in its directory or a parent, up to the root it
+was found under (docs/architecture.md, "The run directory and manifest"). A manifest that cannot be
+read is ignored with a warning: the analysis goes on as if it were absent.
+"""
+
+import json
+import os
+
+MANIFEST = "run_manifest.json"
+
+
+def resolve(files, warnings):
+    """Per LogFile, `{"host", "async_level", "manifest"}` (None where unknown)."""
+    cache = {}
+    return [_for_file(log_file, cache, warnings) for log_file in files]
+
+
+def _for_file(log_file, cache, warnings):
+    root = os.path.abspath(log_file.root)
+    directory = os.path.dirname(os.path.abspath(log_file.path))
+    while True:
+        candidate = os.path.join(directory, MANIFEST)
+        if candidate not in cache:
+            cache[candidate] = _read(candidate, warnings) if os.path.isfile(candidate) else None
+        if cache[candidate] is not None:
+            return cache[candidate]
+        parent = os.path.dirname(directory)
+        if directory == root or parent == directory or not directory.startswith(root):
+            return {"host": None, "async_level": None, "manifest": None}
+        directory = parent
+
+
+def _read(path, warnings):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, UnicodeError, ValueError) as error:
+        warnings.append(f"{path}: ignored, not a readable JSON manifest ({error})")
+        return None
+    if not isinstance(manifest, dict):
+        warnings.append(f"{path}: ignored, not a JSON object")
+        return None
+    host = manifest.get("host")
+    if not isinstance(host, str) or not host:
+        warnings.append(f"{path}: no 'host' string; its files are taken to share one unnamed host")
+        host = None
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    async_level = config.get("async_level")
+    if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
+        warnings.append(f"{path}: config.async_level {async_level!r} is not a non-negative integer; ignored")
+        async_level = None
+    return {"host": host, "async_level": async_level, "manifest": path}

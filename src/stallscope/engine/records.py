@@ -1,0 +1,221 @@
+"""Correlating prime-rl events into per-update, per-batch and per-sample records.
+
+Events arrive file by file in line order (RecordBuilder.begin_file, then add). Weight events are
+joined by trace id across files and hosts; generation batches are matched to the weight updates in
+flight while they ran, by line order within the file that logged both (a process's own log is in
+time order, so this needs no clock).
+"""
+
+from array import array
+from collections import Counter, defaultdict, deque
+
+UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
+PHASE_INDEX = {phase: index for index, phase in enumerate(UPDATE_PHASES)}
+SERVER_PHASES = ("server.recv", "rpc.start", "rpc.done")
+UNTRACED = "-"
+
+
+class Record:
+    """A slotted record read like a dict (`update["wall_ms"]`): a large run holds ~10^5 of them,
+    and slots take a fifth of a dict's memory."""
+
+    __slots__ = ()
+
+    def __init__(self, **values):
+        for key in self.__slots__:
+            setattr(self, key, values.get(key))
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        setattr(self, key, value)
+
+
+class Phases(tuple):
+    """An update's five events (a Mark or None each), indexed by phase name: a tuple, not a dict."""
+
+    __slots__ = ()
+
+    def __getitem__(self, phase):
+        return tuple.__getitem__(self, PHASE_INDEX[phase])
+
+    def values(self):
+        return iter(self)
+
+
+class Mark(Record):
+    """One weight event of an update: where it was logged and what it carried."""
+
+    __slots__ = ("file", "line", "t", "op", "ts", "rpc_ms", "wall_ms", "queue_ms")
+
+
+class Update(Record):
+    __slots__ = ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms", "complete",
+                 "incomplete", "later_done_in_file", "client_queue_ms", "server_queue_ms")
+
+
+class Batch(Record):
+    __slots__ = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
+                 "target_batch", "updates")
+
+
+class RecordBuilder:
+    """Streams events in; finish() returns the run's records (plain dicts and lists)."""
+
+    def __init__(self, files):
+        """`files`: per file index, `{"path", "host", "async_level"}`."""
+        self.files = files
+        self.file = None
+        self.weights = {}  # trace -> one list of Marks per phase (several: a duplicate trace id)
+        self.batches = []
+        self.samples = defaultdict(lambda: array("d"))  # metric name -> samples
+        self.staleness_excess = array("d")
+        self.untraced = {"count": 0, "per_second": defaultdict(Counter)}  # host -> second -> count
+        self.last_done_line = {}  # file -> line of its last client.done
+        self.server_events = 0
+        self._active = {}
+        self._open_batches = deque()
+
+    def begin_file(self, index):
+        self.file = index
+        self._active = {}  # traces sent and not done, in send order
+        self._open_batches = deque()
+
+    def add(self, event):
+        if event["family"] != "prime-rl":
+            return
+        event["file"] = self.file
+        kind = event["event"]
+        if kind in UPDATE_PHASES:
+            self._weights_event(event, kind)
+        elif kind == "batch.start":
+            self._open_batches.append({"start": event, "updates": dict.fromkeys(self._active)})
+        elif kind == "batch.done":
+            self._batch_done(event)
+        elif kind == "write.done":
+            self.samples["write_ms"].append(event["write_ms"])
+        elif kind == "wait.done":
+            self.samples["wait_ms"].append(event["wait_ms"])
+        elif kind == "rollout":
+            self._rollout(event)
+
+    def _weights_event(self, event, kind):
+        trace = event["trace"]
+        if trace == UNTRACED:
+            if kind == "server.recv":
+                self.untraced["count"] += 1
+                if event["t"] is not None:
+                    self.untraced["per_second"][self.files[self.file]["host"]][int(event["t"])] += 1
+            return
+        if kind in SERVER_PHASES:
+            self.server_events += 1
+        phases = self.weights.get(trace)
+        if phases is None:
+            phases = self.weights[trace] = ([], [], [], [], [])
+        phases[PHASE_INDEX[kind]].append(Mark(**event))
+        if kind == "client.send":
+            self._active[trace] = True
+            for batch in self._open_batches:
+                batch["updates"][trace] = True
+        elif kind == "client.done":
+            self._active.pop(trace, None)
+            self.last_done_line[self.file] = event["line"]
+
+    def _batch_done(self, event):
+        opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
+        start = opened["start"] or {}
+        completions, dur_ms = event["completions"], event["dur_ms"]
+        self.batches.append(
+            Batch(
+                file=self.file,
+                line=event["line"],
+                start_line=start.get("line"),
+                ts=event["ts"],
+                t=event["t"],
+                dur_ms=dur_ms,
+                completions=completions,
+                inflight_start=start.get("inflight"),
+                inflight_done=event["inflight"],
+                target_batch=start.get("target_batch"),
+                updates=list(opened["updates"]),
+            )
+        )
+        self.samples["gen_dur_ms"].append(dur_ms)
+        for inflight in (start.get("inflight"), event["inflight"]):
+            if inflight is not None:
+                self.samples["inflight"].append(inflight)
+        if completions is not None and dur_ms > 0:
+            self.samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
+
+    def _rollout(self, event):
+        for key in ("trunc_pct", "staleness"):
+            if event[key] is not None:
+                self.samples[key].append(event[key])
+        async_level = self.files[self.file]["async_level"]
+        if event["staleness"] is not None and async_level is not None:
+            self.staleness_excess.append(event["staleness"] - async_level)
+
+    def finish(self):
+        updates, duplicates = self._updates()
+        return {
+            "updates": updates,
+            "duplicate_trace_ids": duplicates,
+            "batches": self.batches,
+            "samples": dict(self.samples),
+            "staleness_excess": self.staleness_excess,
+            "untraced": {"count": self.untraced["count"], "per_second": dict(self.untraced["per_second"])},
+            "server_events": self.server_events,
+        }
+
+    def _updates(self):
+        updates = []
+        duplicates = 0
+        while self.weights:
+            trace, phases = self.weights.popitem()  # popped as converted: never both forms in memory
+            occurrences = max(len(events) for events in phases)
+            duplicates += occurrences > 1
+            for index in range(occurrences):
+                events = Phases(marks[index] if index < len(marks) else None for marks in phases)
+                updates.append(self._update(trace, events))
+        updates.sort(key=lambda update: _first_position(update))
+        return updates, duplicates
+
+    def _update(self, trace, events):
+        send, recv, start, rpc_done, done = events
+        client = send or done
+        server = recv or start or rpc_done
+        op = next((e["op"] for e in (start, rpc_done, recv, send) if e is not None and e["op"]), "unknown")
+        wall_ms = rpc_ms = queue_ms = None
+        if done is not None:
+            wall_ms, rpc_ms, queue_ms = done["wall_ms"], done["rpc_ms"], done["queue_ms"]
+        if rpc_ms is None and rpc_done is not None:
+            if rpc_done["rpc_ms"] is not None:
+                rpc_ms = rpc_done["rpc_ms"]
+            elif start is not None and start["t"] is not None and rpc_done["t"] is not None:
+                rpc_ms = (rpc_done["t"] - start["t"]) * 1000.0
+        # Seed 002: wall_ms = queue_ms + rpc_ms; any two give the third.
+        if queue_ms is None and wall_ms is not None and rpc_ms is not None:
+            queue_ms = wall_ms - rpc_ms
+        elif rpc_ms is None and wall_ms is not None and queue_ms is not None:
+            rpc_ms = wall_ms - queue_ms
+        elif wall_ms is None and queue_ms is not None and rpc_ms is not None:
+            wall_ms = queue_ms + rpc_ms
+        return Update(
+            trace=trace,
+            op=op,
+            events=events,
+            client_host=self.files[client["file"]]["host"] if client else None,
+            server_host=self.files[server["file"]]["host"] if server else None,
+            wall_ms=wall_ms,
+            rpc_ms=rpc_ms,
+            queue_ms=queue_ms,
+            complete=done is not None,
+            incomplete=send is not None and done is None,
+            later_done_in_file=send is not None and self.last_done_line.get(send["file"], 0) > send["line"],
+        )
+
+
+def _first_position(update):
+    event = next(e for e in update["events"].values() if e is not None)
+    return (event["file"], event["line"])

@@ -1,0 +1,201 @@
+"""write_outputs(): the report as SUMMARY.md, report.json and the text files of seed 001's layout."""
+
+import heapq
+import json
+import os
+
+from .pipeline import gc_paused
+from .stats import STAT_KEYS
+
+STATS_FILES = {
+    "queue_ms_stats.txt": ("Queue delay: wall_ms - rpc_ms, split into client side (send->recv) and server side (recv->rpc.start)",
+                           ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms")),
+    "rpc_ms_stats.txt": ("Weight-loading RPC time, all ops and per op", None),
+    "ckpt_wait_stats.txt": ("Orchestrator checkpoint wait (wait.done wait_ms)", ("wait_ms",)),
+    "ckpt_write_stats.txt": ("Trainer checkpoint write (write.done write_ms)", ("write_ms",)),
+    "gen_batch_stats.txt": ("Generation batches: duration (all, overlapping weight updates, between them), inflight, throughput",
+                            ("gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates", "inflight",
+                             "gen_completions_per_s", "untraced_requests_per_s")),
+    "rollout_stats.txt": ("Rollouts: truncation and staleness", ("trunc_pct", "staleness", "staleness_over_async_level")),
+}
+SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
+                   "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight", "trunc_pct", "staleness",
+                   "untraced_requests_per_s")
+
+
+def write_outputs(report, out_dir):
+    """Writes SUMMARY.md, report.json and the *.txt files into out_dir (created if missing)."""
+    with gc_paused():
+        return _write_outputs(report, out_dir)
+
+
+def _write_outputs(report, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as handle:
+        dump_report(report, handle)
+    files = {"SUMMARY.md": summary_markdown(report)}
+    for name, (title, metrics) in STATS_FILES.items():
+        if metrics is None:
+            metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
+        files[name] = f"# {title}\n" + stats_table(report["metrics"], metrics)
+    files["slowest_updates.txt"] = slowest_updates_text(report)
+    files["timeline.txt"] = timeline_text(report)
+    for name, text in files.items():
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return sorted(files) + ["report.json"]
+
+
+def dump_report(report, stream):
+    """Writes report.json to a text stream: indented, with one timeline row per line (a large run
+    has 10^5 rows, written row by row rather than built as one string)."""
+    stream.write("{\n")
+    for index, (key, value) in enumerate(report.items()):
+        stream.write(f"  {json.dumps(key)}: ")
+        if key == "timeline":
+            stream.write("{\n")
+            for part_index, (part, rows) in enumerate(value.items()):
+                stream.write(f"    {json.dumps(part)}: ")
+                if part.endswith("_columns"):
+                    stream.write(json.dumps(rows))
+                else:
+                    stream.write("[" + ("\n" if rows else ""))
+                    for row_index, row in enumerate(rows):
+                        stream.write("      " + json.dumps(row, allow_nan=False) + (",\n" if row_index < len(rows) - 1 else "\n"))
+                    stream.write("    ]" if rows else "]")
+                stream.write(",\n" if part_index < len(value) - 1 else "\n")
+            stream.write("  }")
+        else:
+            stream.write(json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n  "))
+        stream.write(",\n" if index < len(report) - 1 else "\n")
+    stream.write("}\n")
+
+
+def timeline_entries(report):
+    """The timeline's updates and batches merged in (file, line) order, as dicts with a `kind`."""
+    timeline = report["timeline"]
+    updates = ((row[0], row[1], "update", row) for row in timeline["updates"])
+    batches = ((row[0], row[1], "batch", row) for row in timeline["batches"])
+    for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
+        columns = timeline["update_columns"] if kind == "update" else timeline["batch_columns"]
+        entry = dict(zip(columns, row), kind=kind)
+        entry["file"] = report["inputs"][entry["file"]]["path"]
+        yield entry
+
+
+def number(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value)}"
+    return f"{value:.{digits}f}"
+
+
+def stats_table(metrics, names):
+    header = f"{'metric':<28}" + "".join(f"{key:>11}" for key in STAT_KEYS)
+    rows = [header]
+    for name in names:
+        stats = metrics.get(name)
+        if stats is None:
+            continue
+        rows.append(f"{name:<28}" + "".join(f"{number(stats[key]):>11}" for key in STAT_KEYS))
+    return "\n".join(rows) + "\n"
+
+
+def slowest_updates_text(report):
+    lines = [
+        "# The ten slowest weight updates by wall_ms, slowest first (queue = wall - rpc; client/server: the queue split)",
+        f"{'trace':<20}{'op':<16}{'wall_ms':>10}{'queue_ms':>10}{'rpc_ms':>10}{'client_q':>10}{'server_q':>10}  where",
+    ]
+    for row in report["slowest_updates"]:
+        where = f"{row['file']}:{row['line']}" if row["file"] else "-"
+        lines.append(
+            f"{row['trace']:<20}{row['op']:<16}{number(row['wall_ms']):>10}{number(row['queue_ms']):>10}"
+            f"{number(row['rpc_ms']):>10}{number(row['client_queue_ms']):>10}{number(row['server_queue_ms']):>10}  {where}"
+        )
+    if not report["slowest_updates"]:
+        lines.append("(no weight update with wall_ms)")
+    return "\n".join(lines) + "\n"
+
+
+def timeline_text(report):
+    lines = [
+        "# Weight updates and generation batches in the order each file logged them (a process's log is in",
+        "# time order; files are not interleaved). Batches list the updates in flight while they ran.",
+    ]
+    current = None
+    empty = True
+    for entry in timeline_entries(report):
+        empty = False
+        if entry["file"] != current:
+            current = entry["file"]
+            lines.append(f"\n== {current}")
+        when = entry["ts"] or (f"t={entry['t']:.3f}" if entry["t"] is not None else "")
+        if entry["kind"] == "update":
+            state = "" if entry["complete"] else "  INCOMPLETE (no client.done)"
+            lines.append(
+                f"{entry['line']:>9} {when:<24} update {entry['trace']} {entry['op']} wall_ms={number(entry['wall_ms'])} "
+                f"queue_ms={number(entry['queue_ms'])} rpc_ms={number(entry['rpc_ms'])}{state}"
+            )
+        else:
+            overlap = f"  overlaps {', '.join(entry['updates'])}" if entry["updates"] else ""
+            span = f"lines {entry['start_line']}-{entry['line']}" if entry["start_line"] else "no batch.start"
+            lines.append(
+                f"{entry['line']:>9} {when:<24} batch  dur_ms={number(entry['dur_ms'])} completions={number(entry['completions'])} "
+                f"inflight={number(entry['inflight_start'])}->{number(entry['inflight_done'])} ({span}){overlap}"
+            )
+    if empty:
+        lines.append("(no weight update or generation batch)")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(report):
+    out = ["# stallscope analysis", ""]
+    findings = report["findings"]
+    if report["diagnosis"] == "healthy":
+        out += ["**Diagnosis: healthy**: no finding at warning or critical severity.", ""]
+    else:
+        top = next(f for f in findings if f["id"] == report["diagnosis"])
+        out += [f"**Diagnosis: `{top['id']}` ({top['severity']})**", "", top["summary"], "", f"**Fix:** {top['recommendation']}", ""]
+    out += ["## Findings", ""]
+    if not findings:
+        out += ["None.", ""]
+    for f in findings:
+        out += [f"### `{f['id']}`: {f['severity']}", "", f["summary"], "", f"- Recommendation: {f['recommendation']}"]
+        out += [f"- Evidence: `{json.dumps(f['evidence'], separators=(', ', ': '), default=str)}`", ""]
+    out += ["## Key metrics", "", "| metric | count | mean | p50 | p95 | p99 | max |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name in SUMMARY_METRICS:
+        stats = report["metrics"].get(name)
+        if stats and stats["count"]:
+            out.append(f"| {name} | " + " | ".join(number(stats[key]) for key in ("count", "mean", "p50", "p95", "p99", "max")) + " |")
+    updates = report["updates"]
+    by_op = ", ".join(f"{op} {count}" for op, count in updates["by_op"].items()) or "none"
+    out += [
+        "",
+        "## Weight updates",
+        "",
+        f"- complete: {updates['complete']}, incomplete: {updates['incomplete']}, server side only: {updates['server_only']}, "
+        f"duplicate trace ids: {updates['duplicate_trace_ids']}; by op: {by_op}",
+        f"- untraced requests seen by the server: {report['requests']['untraced']}",
+        f"- queue split: {report['correlation']['method']}: {report['correlation']['note']}",
+    ]
+    for pair in report["correlation"]["host_pairs"]:
+        offset = "" if pair["offset_s"] is None else f", offset {pair['offset_s']:+.6f} s +/- {pair['uncertainty_s']:.6f} s"
+        out.append(f"  - client {pair['client_host'] or '(no manifest)'} -> server {pair['server_host'] or '(no manifest)'}: "
+                   f"{pair['method']} over {pair['updates']} updates{offset}{': ' + pair['reason'] if 'reason' in pair else ''}")
+    async_level = report["async_level"]
+    out += [f"- async_level: {async_level['value'] if async_level['value'] is not None else 'unknown'} ({async_level['source']})", ""]
+    if report["slowest_updates"]:
+        out += ["## Slowest updates", "", "| trace | op | wall_ms | queue_ms | rpc_ms | client side | server side |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for row in report["slowest_updates"]:
+            out.append(f"| {row['trace']} | {row['op']} | " + " | ".join(
+                number(row[key]) for key in ("wall_ms", "queue_ms", "rpc_ms", "client_queue_ms", "server_queue_ms")) + " |")
+        out.append("")
+    out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for entry in report["inputs"]:
+        out.append(f"| {entry['path']} | {entry['host'] or '-'} | {entry['bytes']} | {entry['lines']} | {entry['recognised']} | {entry['malformed']} |")
+    if report["warnings"]:
+        out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
+    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt (see docs/analysis.md)."]
+    return "\n".join(out) + "\n"

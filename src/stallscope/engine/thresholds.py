@@ -1,0 +1,71 @@
+"""The default threshold table: plain data, overridable key by key.
+
+A sample value is `warning` when >= warning and `critical` when > critical (seed 002: "good <100ms,
+warning 100-1000ms, critical >1000ms"). Findings judge the p95 of a metric against its row.
+"""
+
+from .errors import InputError
+
+DEFAULT_THRESHOLDS = {
+    # Seed 001 "Key Metrics Reference" and seed 002 "Expected Ranges (7B Model, 2x A100)".
+    "queue_ms": {"warning": 100.0, "critical": 1000.0},
+    # rpc_ms per op (seed 002); `rpc_ms` is the row for updates whose op is unknown (seed 001).
+    "rpc_ms": {"warning": 2000.0, "critical": 5000.0},
+    "rpc_ms.update_weights": {"warning": 2000.0, "critical": 5000.0},
+    "rpc_ms.reload_weights": {"warning": 500.0, "critical": 2000.0},
+    "write_ms": {"warning": 1000.0, "critical": 5000.0},
+    "wait_ms": {"warning": 500.0, "critical": 2000.0},
+    # Seed 002 `dur_ms (batch)`: good 1000-5000ms, warning 5000-10000ms, critical >10000ms.
+    "gen_dur_ms": {"warning": 5000.0, "critical": 10000.0},
+    "trunc_pct": {"warning": 10.0, "critical": 30.0},
+    # Seed 002 `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
+    # judged on staleness - async_level.
+    "staleness_over_async_level": {"warning": 1.0, "critical": 2.0},
+}
+
+# Seed 001 "Success Criteria", used by `stallscope compare`.
+SUCCESS_CRITERIA = {
+    "queue_ms_p95_below": 300.0,
+    # "No regression in generation throughput": after >= before * (1 - tolerance), as batch
+    # throughput varies from run to run.
+    "gen_throughput_tolerance": 0.05,
+}
+
+LEVELS = ("warning", "critical")
+
+
+def merge_thresholds(override=None):
+    """The default table with `override` (plain data shaped like it) merged over it, validated.
+
+    Raises InputError naming the offending key, e.g. "queue_ms.warning: not a number ('abc')".
+    """
+    table = {metric: dict(row) for metric, row in DEFAULT_THRESHOLDS.items()}
+    if override is None:
+        return table
+    if not isinstance(override, dict):
+        raise InputError(f"expected a mapping of metric names to {{warning, critical}}, got {type(override).__name__}")
+    for metric, row in override.items():
+        if metric not in table:
+            raise InputError(f"{metric}: unknown metric (known: {', '.join(sorted(table))})")
+        if not isinstance(row, dict):
+            raise InputError(f"{metric}: expected a mapping with warning and/or critical, got {row!r}")
+        for level, value in row.items():
+            if level not in LEVELS:
+                raise InputError(f"{metric}.{level}: unknown level (use warning or critical)")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise InputError(f"{metric}.{level}: not a number ({value!r})")
+            table[metric][level] = float(value)
+        if table[metric]["warning"] > table[metric]["critical"]:
+            raise InputError(
+                f"{metric}: warning ({table[metric]['warning']:g}) is above critical ({table[metric]['critical']:g})"
+            )
+    return table
+
+
+def classify(value, row):
+    """`critical`, `warning` or `ok` for one value against one threshold row."""
+    if value > row["critical"]:
+        return "critical"
+    if value >= row["warning"]:
+        return "warning"
+    return "ok"

@@ -1,0 +1,52 @@
+"""`stallscope compare BEFORE AFTER`: analysis dirs, report.json files or log dirs."""
+
+import json
+
+from tests.engine.seedlog import SEED, write_log
+
+
+def before_and_after(tmp_path):
+    """A run with the shared client (queue 30 s) and one with the dedicated admin client."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    write_log(before / "orchestrator.log", SEED["gen_spike_during_update"] + SEED["weights_frontend_queue"][::4])
+    fixed = [line.replace("dur_ms=45678.9", "dur_ms=2400.0").replace("wall_ms=30000 queue_ms=29000", "wall_ms=1087 queue_ms=87")
+             for line in SEED["gen_spike_during_update"]]
+    write_log(after / "orchestrator.log", fixed + SEED["weights_normal"][::4])
+    return before, after
+
+
+def test_compare_log_dirs_passes_when_the_fix_worked(stallscope, tmp_path):
+    before, after = before_and_after(tmp_path)
+    result = stallscope("compare", before, after)
+    assert result.code == 0, result.err
+    assert "**Verdict: pass**" in result.out
+    assert "- pass: queue_ms p95 < 300 ms (after)" in result.out
+    row = next(line for line in result.out.splitlines() if line.startswith("| queue_ms |"))
+    # before: queue_ms 29000 and 30333.4; after: 87 and 0.2
+    assert row.startswith("| queue_ms | 29666.7 | 43.6 | 29666.7 | 43.6 |") and row.endswith("(-100%) |")
+
+
+def test_compare_analysis_dirs_and_report_files_as_json(stallscope, tmp_path):
+    before, after = before_and_after(tmp_path)
+    assert stallscope("analyze", before, "--out", tmp_path / "a1").code == 0
+    assert stallscope("analyze", after, "--out", tmp_path / "a2").code == 0
+    result = stallscope("compare", tmp_path / "a2", tmp_path / "a1" / "report.json", "--json")
+    comparison = json.loads(result.out)
+    assert comparison["verdict"] == "fail"  # swapped: the "after" run is the slow one
+    criteria = {c["name"].split(" ")[0]: c["result"] for c in comparison["criteria"]}
+    assert criteria == {"queue_ms": "fail", "generation": "fail"}
+    assert comparison["metrics"]["queue_ms"]["before"]["p95"] < comparison["metrics"]["queue_ms"]["after"]["p95"]
+
+
+def test_compare_without_generation_batches_is_incomplete(stallscope, tmp_path):
+    write_log(tmp_path / "b" / "o.log", SEED["weights_frontend_queue"])
+    write_log(tmp_path / "a" / "o.log", SEED["weights_normal"])
+    comparison = json.loads(stallscope("compare", tmp_path / "b", tmp_path / "a", "--json").out)
+    assert comparison["verdict"] == "incomplete"
+
+
+def test_compare_rejects_a_json_that_is_not_a_report(stallscope, tmp_path):
+    (tmp_path / "x.json").write_text('{"hello": 1}')
+    write_log(tmp_path / "a" / "o.log", SEED["weights_normal"])
+    result = stallscope("compare", tmp_path / "x.json", tmp_path / "a")
+    assert result.code == 2 and "x.json: not a stallscope report.json" in result.err
