@@ -6,6 +6,9 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from ansible.module_utils.testing import patch_module_args
@@ -25,3 +28,27 @@ def run_module(name: str, args: dict, check_mode: bool = False) -> dict:
         except SystemExit:
             pass
     return json.loads(stdout.getvalue())
+
+
+REPO = LIBRARY.parent
+
+
+def run_adhoc(name: str, args: dict, check_mode: bool = False) -> dict:
+    """Runs a module through the `ansible` command on localhost, packaged by AnsiballZ as on a remote host
+    (module_utils included), and returns its result."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_STDOUT_CALLBACK": "minimal",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+    }
+    command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-m", name, "-a", json.dumps(args)]
+    if check_mode:
+        command.append("--check")
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    # minimal prints "localhost | STATUS => {json}", and leaves `failed` out of the JSON.
+    head, separator, body = completed.stdout.partition(" => ")
+    assert separator, f"unexpected ansible output: {completed.stdout}{completed.stderr}"
+    result = json.loads(body)
+    result["failed"] = head.rstrip().endswith("FAILED!")
+    return result
