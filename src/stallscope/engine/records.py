@@ -13,7 +13,7 @@ from array import array
 from collections import Counter, defaultdict, deque
 from itertools import groupby
 
-from .store import RunStore
+from .store import FLUSH_ROWS, RunStore
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
 PHASE_INDEX = {phase: index for index, phase in enumerate(UPDATE_PHASES)}
@@ -76,8 +76,8 @@ class Batch(Record):
                  "target_batch", "updates")
 
 
-class Updates:
-    """The run's updates from the store, in order of their first event, as dicts of Update's fields."""
+class Stored:
+    """Records kept in the run's store: a sized, re-iterable sequence read from disk on each pass."""
 
     def __init__(self, store, count):
         self.store = store
@@ -85,6 +85,10 @@ class Updates:
 
     def __len__(self):
         return self.count
+
+
+class Updates(Stored):
+    """The run's updates from the store, in order of their first event, as dicts of Update's fields."""
 
     def __iter__(self):
         return self._records(self.store.updates())
@@ -105,15 +109,8 @@ class Updates:
         self.store.set_client_queue_ms(pairs)
 
 
-class Batches:
+class Batches(Stored):
     """The run's generation batches from the store, in the order they ended, as dicts of Batch's fields."""
-
-    def __init__(self, store, count):
-        self.store = store
-        self.count = count
-
-    def __len__(self):
-        return self.count
 
     def __iter__(self):
         return (dict(zip(Batch.__slots__, values)) for values in self.store.batches())
@@ -242,7 +239,7 @@ class RecordBuilder:
                 stored = tuple(logged if key == "events" else getattr(update, key) for key in Update.__slots__)
                 rows.append((_first_position(update), client and (client.file, client.line), stored))
                 count += 1
-            if len(rows) >= 10_000:
+            if len(rows) >= FLUSH_ROWS:
                 self.store.add_updates(rows)
                 rows = []
         self.store.add_updates(rows)

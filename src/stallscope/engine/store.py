@@ -74,6 +74,3 @@ class RunStore:
     def set_client_queue_ms(self, pairs):
         """pairs: (id, client_queue_ms)."""
         self.db.executemany("UPDATE updates SET client_queue_ms = ? WHERE rowid = ?", ((value, rowid) for rowid, value in pairs))
-
-    def close(self):
-        self.db.close()
