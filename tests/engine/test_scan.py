@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from stallscope.engine import InputError, analyze, scan
+from stallscope.engine.families import prime_rl
 from stallscope.engine.inputs import discover
 
 from .seedlog import SEED, render
@@ -104,3 +105,33 @@ def test_same_file_given_twice_is_read_once(tmp_path):
     report = analyze([tmp_path, tmp_path / "o.log"])
     assert len(report["inputs"]) == 1
     assert report["updates"]["duplicate_trace_ids"] == 0
+
+
+def test_plain_and_careful_paths_give_the_same_events(tmp_path):
+    # One non-ASCII byte on an ordinary line sends the chunk down the careful (per-line) path.
+    data, _ = noisy_log(20)
+    _, plain = scan_bytes(tmp_path, data)
+    _, careful = scan_bytes(tmp_path, data.replace(b"#3", "#3 é".encode(), 1))
+    assert plain == careful and len(plain) == 20 * len(MESSAGES)
+
+
+def test_first_family_with_an_event_on_a_line_wins(tmp_path):
+    class Echo:
+        """A second family whose events are the prime-rl line's events, renamed: it must lose every line."""
+
+        NAME, TAGS, EVENT = "echo", (b"[gen]",), prime_rl.EVENT
+
+        @staticmethod
+        def event(match):
+            found = prime_rl.event(match)
+            return found and dict(found, event="echo")
+
+    path = tmp_path / "x.log"
+    path.write_bytes(b"[gen] batch.start inflight=1\n[ckpt] wait.done wait_ms=x\nnoise\n[gen] batch.done dur_ms=5\n")
+    events = []
+    counts = scan.scan_file(str(path), events.append, families=[prime_rl, Echo])
+    assert [(e["family"], e["event"], e["line"]) for e in events] == [("prime-rl", "batch.start", 1), ("prime-rl", "batch.done", 4)]
+    assert (counts["recognised"], counts["malformed"]) == (2, 1)
+    events.clear()
+    scan.scan_file(str(path), events.append, families=[Echo, prime_rl])
+    assert [e["family"] for e in events] == ["echo", "echo"]

@@ -8,44 +8,49 @@ and recv must follow send. Every complete update bounds the offset; the bounds' 
 estimate. An empty intersection means the clocks cannot be reconciled, and the client split is left out.
 """
 
+from array import array
+
 # Rounding slack of logged values (t= to the microsecond, wall_ms to 0.1 ms) when intersecting bounds.
 SLACK_S = 0.002
 
 
 def correlate(updates):
-    """Sets `client_queue_ms` / `server_queue_ms` on each update; returns the report's `correlation`."""
-    pairs = {}
+    """Sets each update's client_queue_ms where the clocks allow (`updates`: records.Updates);
+    returns the report's `correlation`."""
+    pairs = {}  # (client host, server host) -> [updates, highest low bound, lowest high bound]
     for update in updates:
-        update["client_queue_ms"] = update["server_queue_ms"] = None
-        events = update["events"]
-        recv, start = events["server.recv"], events["rpc.start"]
-        if recv is not None and start is not None and recv["t"] is not None and start["t"] is not None:
-            update["server_queue_ms"] = (start["t"] - recv["t"]) * 1000.0
-        if _bounds(update) is not None:
-            pairs.setdefault((update["client_host"], update["server_host"]), []).append(update)
+        bounds = _bounds(update)
+        if bounds is not None:
+            pair = pairs.setdefault((update["client_host"], update["server_host"]), [0, None, None])
+            pair[0] += 1
+            pair[1] = bounds[0] if pair[1] is None else max(pair[1], bounds[0])
+            pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
     results = []
-    for (client_host, server_host), matched in sorted(pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
-        entry = {"client_host": client_host, "server_host": server_host, "updates": len(matched)}
+    offsets = {}
+    for (client_host, server_host), (count, low, high) in sorted(pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
+        entry = {"client_host": client_host, "server_host": server_host, "updates": count}
         if client_host == server_host:
             entry.update(method="same_host", offset_s=0.0, uncertainty_s=0.0)
+        elif low <= high + SLACK_S:
+            entry.update(method="estimated_offset", offset_s=(low + high) / 2, uncertainty_s=max(high - low, 0.0) / 2)
         else:
-            lows, highs = zip(*(_bounds(update) for update in matched))
-            low, high = max(lows), min(highs)
-            if low <= high + SLACK_S:
-                entry.update(method="estimated_offset", offset_s=(low + high) / 2, uncertainty_s=max(high - low, 0.0) / 2)
-            else:
-                entry.update(
-                    method="not_comparable",
-                    offset_s=None,
-                    uncertainty_s=None,
-                    reason=f"no single clock offset fits all {len(matched)} updates (bounds {low:.6f}s > {high:.6f}s)",
-                )
+            entry.update(
+                method="not_comparable",
+                offset_s=None,
+                uncertainty_s=None,
+                reason=f"no single clock offset fits all {count} updates (bounds {low:.6f}s > {high:.6f}s)",
+            )
         if entry["offset_s"] is not None:
-            for update in matched:
-                recv, send = update["events"]["server.recv"], update["events"]["client.send"]
-                if recv is not None and recv["t"] is not None:
-                    update["client_queue_ms"] = (recv["t"] - entry["offset_s"] - send["t"]) * 1000.0
+            offsets[(client_host, server_host)] = entry["offset_s"]
         results.append(entry)
+    ids, values = array("q"), array("d")  # collected first: the store is not written while it is read
+    for update in updates:
+        offset_s = offsets.get((update["client_host"], update["server_host"]))
+        recv = update["events"]["server.recv"]
+        if offset_s is not None and _bounds(update) is not None and recv is not None and recv["t"] is not None:
+            ids.append(update["id"])
+            values.append((recv["t"] - offset_s - update["events"]["client.send"]["t"]) * 1000.0)
+    updates.set_client_queue_ms(zip(ids, values))
     if not results:
         method = "none"
         note = "no update was logged by both the client (orchestrator) and the server with t= values: no queue split"

@@ -1,30 +1,28 @@
 """Samples per metric from the records, and their summary statistics (report.json `metrics`)."""
 
+from array import array
+
 from .stats import summarize
 
 WEIGHT_OPS = ("update_weights", "reload_weights")
+UPDATE_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms")
 
 
 def samples(records):
-    """Metric name -> list of float samples. Every metric is present, possibly empty."""
-    updates = records["updates"]
-    values = {
-        "queue_ms": _column(updates, "queue_ms"),
-        "client_queue_ms": _column(updates, "client_queue_ms"),
-        "server_queue_ms": _column(updates, "server_queue_ms"),
-        "wall_ms": _column(updates, "wall_ms"),
-        "rpc_ms": _column(updates, "rpc_ms"),
-    }
-    ops = sorted({update["op"] for update in updates if update["rpc_ms"] is not None} | set(WEIGHT_OPS))
-    for op in ops:
-        values[f"rpc_ms.{op}"] = [u["rpc_ms"] for u in updates if u["op"] == op and u["rpc_ms"] is not None]
+    """Metric name -> samples (a sequence of floats). Every metric is present, possibly empty."""
+    values = {name: array("d") for name in UPDATE_METRICS}
+    per_op = {op: array("d") for op in WEIGHT_OPS}
+    for update in records["updates"]:
+        for name in UPDATE_METRICS:
+            if update[name] is not None:
+                values[name].append(update[name])
+        if update["rpc_ms"] is not None:
+            per_op.setdefault(update["op"], array("d")).append(update["rpc_ms"])
+    for op in sorted(per_op):
+        values[f"rpc_ms.{op}"] = per_op[op]
     recorded = records["samples"]
-    for name in ("write_ms", "wait_ms", "gen_dur_ms"):
-        values[name] = recorded.get(name, [])
-    batches = records["batches"]
-    values["gen_dur_ms.during_updates"] = [b["dur_ms"] for b in batches if b["updates"]]
-    values["gen_dur_ms.between_updates"] = [b["dur_ms"] for b in batches if not b["updates"]]
-    for name in ("inflight", "gen_completions_per_s", "trunc_pct", "staleness"):
+    for name in ("write_ms", "wait_ms", "gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates",
+                 "inflight", "gen_completions_per_s", "trunc_pct", "staleness"):
         values[name] = recorded.get(name, [])
     values["staleness_over_async_level"] = records["staleness_excess"]
     values["untraced_requests_per_s"] = _per_second(records["untraced"]["per_second"])
@@ -33,10 +31,6 @@ def samples(records):
 
 def summarize_all(values):
     return {name: summarize(samples_) for name, samples_ in values.items()}
-
-
-def _column(updates, key):
-    return [update[key] for update in updates if update[key] is not None]
 
 
 # Idle seconds are filled with zeros only over a plausible run length, so that a stray t= value

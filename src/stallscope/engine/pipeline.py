@@ -1,6 +1,7 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
 import gc
+import heapq
 from contextlib import contextmanager
 
 from .correlation import correlate
@@ -88,8 +89,8 @@ def _analyze(paths, thresholds, async_level):
     }
     findings = evaluate_all(context)
     diagnosis, severity = diagnose(findings)
-    updates = records["updates"]
-    return {
+    counts = _update_counts(records["updates"])
+    report = Report({
         "schema_version": SCHEMA_VERSION,
         "profile": "+".join(sorted({family.NAME for family in FAMILIES if _family_seen(family, records)})) or None,
         "diagnosis": diagnosis,
@@ -98,20 +99,29 @@ def _analyze(paths, thresholds, async_level):
         "inputs": inputs,
         "metrics": metrics,
         "updates": {
-            "complete": sum(u["complete"] for u in updates),
-            "incomplete": sum(u["incomplete"] for u in updates),
-            "server_only": sum(1 for u in updates if u["events"]["client.send"] is None and u["events"]["client.done"] is None),
+            "complete": counts["complete"],
+            "incomplete": counts["incomplete"],
+            "server_only": counts["server_only"],
             "duplicate_trace_ids": records["duplicate_trace_ids"],
-            "by_op": _count_by(updates, "op"),
+            "by_op": dict(sorted(counts["by_op"].items())),
         },
         "requests": {"untraced": records["untraced"]["count"]},
         "correlation": correlation,
         "async_level": async_info,
         "thresholds": table,
-        "slowest_updates": [_update_row(u, inputs) for u in _slowest(updates)],
-        "timeline": _timeline(records),
+        "slowest_updates": [_update_row(u, inputs) for u in _slowest(records["updates"])],
+        "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
         "warnings": warnings,
-    }
+    })
+    report.timeline = Timeline(records)
+    return report
+
+
+class Report(dict):
+    """The report.json data, and in `timeline` the source of timeline.txt's rows: read from the
+    run's store when rendered, never held (10^5 rows per GB of log)."""
+
+    timeline = None
 
 
 def _family_seen(family, records):
@@ -143,16 +153,20 @@ def _async_level(flag, inputs):
     return {"value": None, "source": "unknown"}
 
 
-def _count_by(updates, key):
-    counts = {}
+def _update_counts(updates):
+    counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
     for update in updates:
-        counts[update[key]] = counts.get(update[key], 0) + 1
-    return dict(sorted(counts.items()))
+        counts["complete"] += update["complete"]
+        counts["incomplete"] += update["incomplete"]
+        client_side = update["events"]["client.send"] is not None or update["events"]["client.done"] is not None
+        counts["client_side" if client_side else "server_only"] += 1
+        counts["by_op"][update["op"]] = counts["by_op"].get(update["op"], 0) + 1
+    return counts
 
 
 def _slowest(updates):
-    timed = [u for u in updates if u["wall_ms"] is not None]
-    return sorted(timed, key=lambda u: -u["wall_ms"])[:SLOWEST]
+    # nsmallest is sorted(...)[:n], ties in update order, without holding every update
+    return heapq.nsmallest(SLOWEST, (u for u in updates if u["wall_ms"] is not None), key=lambda u: -u["wall_ms"])
 
 
 def _update_row(update, inputs):
@@ -174,15 +188,21 @@ UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
 
 
-def _timeline(records):
+class Timeline:
     """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of columns: compact for runs with 10^5 updates."""
-    updates = []
-    for update in records["updates"]:
-        client = update["events"]["client.send"] or update["events"]["client.done"]
-        if client is not None:
-            updates.append([client["file"], client["line"], client["ts"], client["t"], update["trace"], update["op"],
-                            update["wall_ms"], update["queue_ms"], update["rpc_ms"], update["complete"]])
-    updates.sort(key=lambda row: (row[0], row[1]))
-    batches = [[batch[column] for column in BATCH_COLUMNS] for batch in records["batches"]]
-    return {"update_columns": list(UPDATE_COLUMNS), "updates": updates, "batch_columns": list(BATCH_COLUMNS), "batches": batches}
+    (file index, line) order, as rows of UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
+
+    update_columns, batch_columns = UPDATE_COLUMNS, BATCH_COLUMNS
+
+    def __init__(self, records):
+        self.records = records
+
+    def updates(self):
+        for update in self.records["updates"].by_client_event():
+            client = update["events"]["client.send"] or update["events"]["client.done"]
+            yield [client["file"], client["line"], client["ts"], client["t"], update["trace"], update["op"],
+                   update["wall_ms"], update["queue_ms"], update["rpc_ms"], update["complete"]]
+
+    def batches(self):
+        for batch in self.records["batches"]:
+            yield [batch[column] for column in BATCH_COLUMNS]

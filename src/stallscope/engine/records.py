@@ -4,10 +4,16 @@ Events arrive file by file in line order (RecordBuilder.begin_file, then add). W
 joined by trace id across files and hosts; generation batches are matched to the weight updates in
 flight while they ran, by line order within the file that logged both (a process's own log is in
 time order, so this needs no clock).
+
+Weight events, batches and updates are kept in a RunStore (on disk), metric samples in arrays of
+doubles: memory holds only what is in flight within a file and one trace's events at a time.
 """
 
 from array import array
 from collections import Counter, defaultdict, deque
+from itertools import groupby
+
+from .store import FLUSH_ROWS, RunStore
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
 PHASE_INDEX = {phase: index for index, phase in enumerate(UPDATE_PHASES)}
@@ -28,8 +34,15 @@ class Record:
     def __getitem__(self, key):
         return getattr(self, key)
 
-    def __setitem__(self, key, value):
-        setattr(self, key, value)
+    @classmethod
+    def from_values(cls, values):
+        record = cls.__new__(cls)
+        for key, value in zip(cls.__slots__, values):
+            setattr(record, key, value)
+        return record
+
+    def values(self):
+        return tuple(getattr(self, key) for key in self.__slots__)
 
 
 class Phases(tuple):
@@ -51,8 +64,11 @@ class Mark(Record):
 
 
 class Update(Record):
+    """One weight update as joined; read back from the store with `id` (its row) and client_queue_ms
+    (set there by the correlation)."""
+
     __slots__ = ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms", "complete",
-                 "incomplete", "later_done_in_file", "client_queue_ms", "server_queue_ms")
+                 "incomplete", "later_done_in_file", "server_queue_ms")
 
 
 class Batch(Record):
@@ -60,15 +76,55 @@ class Batch(Record):
                  "target_batch", "updates")
 
 
+class Stored:
+    """Records kept in the run's store: a sized, re-iterable sequence read from disk on each pass."""
+
+    def __init__(self, store, count):
+        self.store = store
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+
+class Updates(Stored):
+    """The run's updates from the store, in order of their first event, as dicts of Update's fields."""
+
+    def __iter__(self):
+        return self._records(self.store.updates())
+
+    def by_client_event(self):
+        """The updates with a client-side event, in (file, line) order of that event."""
+        return self._records(self.store.updates(by_client=True))
+
+    @staticmethod
+    def _records(rows):
+        # Plain dicts (built in C by dict(zip())): every pass over the updates rebuilds them.
+        for rowid, client_queue_ms, values in rows:
+            update = dict(zip(Update.__slots__, values), id=rowid, client_queue_ms=client_queue_ms)
+            update["events"] = Phases([None if mark is None else dict(zip(Mark.__slots__, mark)) for mark in update["events"]])
+            yield update
+
+    def set_client_queue_ms(self, pairs):
+        self.store.set_client_queue_ms(pairs)
+
+
+class Batches(Stored):
+    """The run's generation batches from the store, in the order they ended, as dicts of Batch's fields."""
+
+    def __iter__(self):
+        return (dict(zip(Batch.__slots__, values)) for values in self.store.batches())
+
+
 class RecordBuilder:
-    """Streams events in; finish() returns the run's records (plain dicts and lists)."""
+    """Streams events in; finish() returns the run's records (plain dicts, arrays and store views)."""
 
     def __init__(self, files):
         """`files`: per file index, `{"path", "host", "async_level"}`."""
         self.files = files
         self.file = None
-        self.weights = {}  # trace -> one list of Marks per phase (several: a duplicate trace id)
-        self.batches = []
+        self.store = RunStore()
+        self.batch_count = 0
         self.samples = defaultdict(lambda: array("d"))  # metric name -> samples
         self.staleness_excess = array("d")
         self.untraced = {"count": 0, "per_second": defaultdict(Counter)}  # host -> second -> count
@@ -110,10 +166,7 @@ class RecordBuilder:
             return
         if kind in SERVER_PHASES:
             self.server_events += 1
-        phases = self.weights.get(trace)
-        if phases is None:
-            phases = self.weights[trace] = ([], [], [], [], [])
-        phases[PHASE_INDEX[kind]].append(Mark(**event))
+        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(event.get(key) for key in Mark.__slots__))
         if kind == "client.send":
             self._active[trace] = True
             for batch in self._open_batches:
@@ -126,8 +179,7 @@ class RecordBuilder:
         opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
         start = opened["start"] or {}
         completions, dur_ms = event["completions"], event["dur_ms"]
-        self.batches.append(
-            Batch(
+        batch = Batch(
                 file=self.file,
                 line=event["line"],
                 start_line=start.get("line"),
@@ -140,8 +192,10 @@ class RecordBuilder:
                 target_batch=start.get("target_batch"),
                 updates=list(opened["updates"]),
             )
-        )
+        self.store.add_batch(batch.values())
+        self.batch_count += 1
         self.samples["gen_dur_ms"].append(dur_ms)
+        self.samples["gen_dur_ms.during_updates" if batch.updates else "gen_dur_ms.between_updates"].append(dur_ms)
         for inflight in (start.get("inflight"), event["inflight"]):
             if inflight is not None:
                 self.samples["inflight"].append(inflight)
@@ -157,11 +211,11 @@ class RecordBuilder:
             self.staleness_excess.append(event["staleness"] - async_level)
 
     def finish(self):
-        updates, duplicates = self._updates()
+        count, duplicates = self._updates()
         return {
-            "updates": updates,
+            "updates": Updates(self.store, count),
             "duplicate_trace_ids": duplicates,
-            "batches": self.batches,
+            "batches": Batches(self.store, self.batch_count),
             "samples": dict(self.samples),
             "staleness_excess": self.staleness_excess,
             "untraced": {"count": self.untraced["count"], "per_second": dict(self.untraced["per_second"])},
@@ -169,17 +223,27 @@ class RecordBuilder:
         }
 
     def _updates(self):
-        updates = []
-        duplicates = 0
-        while self.weights:
-            trace, phases = self.weights.popitem()  # popped as converted: never both forms in memory
+        """Joins the stored weight events by trace into stored updates; (update count, duplicate trace ids)."""
+        count = duplicates = 0
+        rows = []
+        for trace, marks in groupby(self.store.marks_by_trace(), key=lambda row: row[0]):
+            phases = ([], [], [], [], [])
+            for _, phase, values in marks:
+                phases[phase].append(values)
             occurrences = max(len(events) for events in phases)
             duplicates += occurrences > 1
             for index in range(occurrences):
-                events = Phases(marks[index] if index < len(marks) else None for marks in phases)
-                updates.append(self._update(trace, events))
-        updates.sort(key=lambda update: _first_position(update))
-        return updates, duplicates
+                logged = tuple(values[index] if index < len(values) else None for values in phases)
+                update = self._update(trace, Phases(None if values is None else Mark.from_values(values) for values in logged))
+                client = update.events["client.send"] or update.events["client.done"]
+                stored = tuple(logged if key == "events" else getattr(update, key) for key in Update.__slots__)
+                rows.append((_first_position(update), client and (client.file, client.line), stored))
+                count += 1
+            if len(rows) >= FLUSH_ROWS:
+                self.store.add_updates(rows)
+                rows = []
+        self.store.add_updates(rows)
+        return count, duplicates
 
     def _update(self, trace, events):
         send, recv, start, rpc_done, done = events
@@ -213,9 +277,17 @@ class RecordBuilder:
             complete=done is not None,
             incomplete=send is not None and done is None,
             later_done_in_file=send is not None and self.last_done_line.get(send["file"], 0) > send["line"],
+            server_queue_ms=_server_queue_ms(recv, start),
         )
 
 
 def _first_position(update):
     event = next(e for e in update["events"].values() if e is not None)
     return (event["file"], event["line"])
+
+
+def _server_queue_ms(recv, start):
+    """recv -> rpc.start, always on the server's one clock."""
+    if recv is not None and start is not None and recv["t"] is not None and start["t"] is not None:
+        return (start["t"] - recv["t"]) * 1000.0
+    return None

@@ -39,45 +39,27 @@ def _write_outputs(report, out_dir):
             metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
         files[name] = f"# {title}\n" + stats_table(report["metrics"], metrics)
     files["slowest_updates.txt"] = slowest_updates_text(report)
-    files["timeline.txt"] = timeline_text(report)
     for name, text in files.items():
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
-    return sorted(files) + ["report.json"]
+    with open(os.path.join(out_dir, "timeline.txt"), "w", encoding="utf-8") as handle:
+        handle.writelines(timeline_lines(report))
+    return sorted([*files, "timeline.txt", "report.json"])
 
 
 def dump_report(report, stream):
-    """Writes report.json to a text stream: indented, with one timeline row per line (a large run
-    has 10^5 rows, written row by row rather than built as one string)."""
-    stream.write("{\n")
-    for index, (key, value) in enumerate(report.items()):
-        stream.write(f"  {json.dumps(key)}: ")
-        if key == "timeline":
-            stream.write("{\n")
-            for part_index, (part, rows) in enumerate(value.items()):
-                stream.write(f"    {json.dumps(part)}: ")
-                if part.endswith("_columns"):
-                    stream.write(json.dumps(rows))
-                else:
-                    stream.write("[" + ("\n" if rows else ""))
-                    for row_index, row in enumerate(rows):
-                        stream.write("      " + json.dumps(row, allow_nan=False) + (",\n" if row_index < len(rows) - 1 else "\n"))
-                    stream.write("    ]" if rows else "]")
-                stream.write(",\n" if part_index < len(value) - 1 else "\n")
-            stream.write("  }")
-        else:
-            stream.write(json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n  "))
-        stream.write(",\n" if index < len(report) - 1 else "\n")
-    stream.write("}\n")
+    """Writes report.json to a text stream (its timeline is a reference to timeline.txt)."""
+    json.dump(report, stream, indent=2, allow_nan=False)
+    stream.write("\n")
 
 
 def timeline_entries(report):
     """The timeline's updates and batches merged in (file, line) order, as dicts with a `kind`."""
-    timeline = report["timeline"]
-    updates = ((row[0], row[1], "update", row) for row in timeline["updates"])
-    batches = ((row[0], row[1], "batch", row) for row in timeline["batches"])
+    timeline = report.timeline
+    updates = ((row[0], row[1], "update", row) for row in timeline.updates())
+    batches = ((row[0], row[1], "batch", row) for row in timeline.batches())
     for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
-        columns = timeline["update_columns"] if kind == "update" else timeline["batch_columns"]
+        columns = timeline.update_columns if kind == "update" else timeline.batch_columns
         entry = dict(zip(columns, row), kind=kind)
         entry["file"] = report["inputs"][entry["file"]]["path"]
         yield entry
@@ -119,34 +101,36 @@ def slowest_updates_text(report):
 
 
 def timeline_text(report):
-    lines = [
-        "# Weight updates and generation batches in the order each file logged them (a process's log is in",
-        "# time order; files are not interleaved). Batches list the updates in flight while they ran.",
-    ]
+    return "".join(timeline_lines(report))
+
+
+def timeline_lines(report):
+    """timeline.txt line by line (streamed: a large run has 10^5 entries)."""
+    yield "# Weight updates and generation batches in the order each file logged them (a process's log is in\n"
+    yield "# time order; files are not interleaved). Batches list the updates in flight while they ran.\n"
     current = None
     empty = True
     for entry in timeline_entries(report):
         empty = False
         if entry["file"] != current:
             current = entry["file"]
-            lines.append(f"\n== {current}")
+            yield f"\n== {current}\n"
         when = entry["ts"] or (f"t={entry['t']:.3f}" if entry["t"] is not None else "")
         if entry["kind"] == "update":
             state = "" if entry["complete"] else "  INCOMPLETE (no client.done)"
-            lines.append(
+            yield (
                 f"{entry['line']:>9} {when:<24} update {entry['trace']} {entry['op']} wall_ms={number(entry['wall_ms'])} "
-                f"queue_ms={number(entry['queue_ms'])} rpc_ms={number(entry['rpc_ms'])}{state}"
+                f"queue_ms={number(entry['queue_ms'])} rpc_ms={number(entry['rpc_ms'])}{state}\n"
             )
         else:
             overlap = f"  overlaps {', '.join(entry['updates'])}" if entry["updates"] else ""
             span = f"lines {entry['start_line']}-{entry['line']}" if entry["start_line"] else "no batch.start"
-            lines.append(
+            yield (
                 f"{entry['line']:>9} {when:<24} batch  dur_ms={number(entry['dur_ms'])} completions={number(entry['completions'])} "
-                f"inflight={number(entry['inflight_start'])}->{number(entry['inflight_done'])} ({span}){overlap}"
+                f"inflight={number(entry['inflight_start'])}->{number(entry['inflight_done'])} ({span}){overlap}\n"
             )
     if empty:
-        lines.append("(no weight update or generation batch)")
-    return "\n".join(lines) + "\n"
+        yield "(no weight update or generation batch)\n"
 
 
 def summary_markdown(report):

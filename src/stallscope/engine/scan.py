@@ -1,11 +1,21 @@
 """Turning one file's bytes into events, fast.
 
-Lines are never iterated in Python: the file is read in large chunks, candidate lines are found
-with one compiled regex over the chunk (the families' tags), newlines are counted in C, and only
-candidate lines are decoded and parsed. Memory stays bounded by the chunk size and MAX_LINE.
+Lines are never iterated in Python: the file is read in large chunks, newlines are counted in C,
+and each family's event pattern runs once over a whole chunk of lines (so the search and the
+field captures happen in C); Python code runs only per event. Memory stays bounded by the chunk
+size and MAX_LINE.
+
+A chunk that is plain ASCII with no ANSI escape and no control character that str regexes and
+str.split() treat as whitespace (0x1c-0x1f) reads the same as bytes and as text, so the family's
+pattern, compiled for bytes, runs over it as it is. Any other chunk takes the careful path: its
+candidate lines (holding a tag) are decoded one by one (invalid UTF-8 replaced, ANSI codes and the
+CR removed), joined, and matched with the family's str pattern.
 """
 
+import functools
+import heapq
 import re
+from itertools import groupby
 
 from .families import FAMILIES, MalformedLine
 from .inputs import read_chunks
@@ -15,6 +25,15 @@ CHUNK_BYTES = 2 << 20  # larger chunks were no faster (measured) and cost RSS
 # huge line (a dumped tensor, a binary file) cannot hold memory.
 MAX_LINE = 1 << 20
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# Bytes that make a chunk's text differ from its bytes for the event patterns (see the docstring).
+NOT_PLAIN = (b"\x1b", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+MALFORMED = "malformed"  # a family's result for a line with an event's shape and unreadable fields
+
+
+@functools.cache
+def _bytes_pattern(pattern):
+    """A str pattern compiled for bytes: the same matches on plain ASCII (its pattern is ASCII)."""
+    return re.compile(pattern.pattern.encode("ascii"), pattern.flags & ~re.UNICODE)
 
 
 def tag_pattern(families=FAMILIES):
@@ -54,7 +73,8 @@ def scan_file(path, on_event, families=FAMILIES):
             start = buf.find(b"\n") + 1
             counts["lines"] += 1
             skipping = False
-        counts["lines"] += _scan_lines(buf, start, end, counts["lines"], on_event, counts, families)
+        counts["lines"] += _scan_lines(buf[start:end] if start or end < len(buf) else buf, counts["lines"], on_event,
+                                       counts, families)
         carry = buf[end:]
         if len(carry) > MAX_LINE:
             counts["overlong_lines"] += 1
@@ -63,49 +83,88 @@ def scan_file(path, on_event, families=FAMILIES):
         counts["lines"] += 1
     elif carry:
         # A truncated last line (no newline) is still a line.
-        _scan_lines(carry + b"\n", 0, len(carry) + 1, counts["lines"], on_event, counts, families)
+        _scan_lines(carry + b"\n", counts["lines"], on_event, counts, families)
         counts["lines"] += 1
     return counts
 
 
-def _scan_lines(buf, start, end, lines_before, on_event, counts, families):
-    """Parses the candidate lines of buf[start:end] (whole lines); returns how many lines it holds."""
-    cursor = start  # newlines before `cursor` are counted in `line`
-    line = lines_before
-    next_line_start = start
-    for match in TAGS.finditer(buf, start, end):
+def _scan_lines(lines, lines_before, on_event, counts, families):
+    """Passes on the events of `lines` (whole lines, each ending in a newline); returns how many
+    lines it holds."""
+    count = lines.count(b"\n")
+    if lines.isascii() and not any(byte in lines for byte in NOT_PLAIN):
+        text, line_numbers = lines, range(lines_before + 1, lines_before + 1 + count)
+    else:
+        text, line_numbers = _candidate_lines(lines, lines_before)
+    for line_index, family, event in _events(text, families):
+        if event is MALFORMED:
+            counts["malformed"] += 1
+            continue
+        event["family"] = family.NAME
+        event["line"] = line_numbers[line_index]
+        counts["recognised"] += 1
+        on_event(event)
+    return count
+
+
+def _candidate_lines(lines, lines_before):
+    """(text, line numbers): the lines holding a tag, decoded and cleaned, joined by newlines."""
+    texts, numbers = [], []
+    line, cursor, next_line_start = lines_before, 0, 0
+    for match in TAGS.finditer(lines):
         position = match.start()
         if position < next_line_start:
-            continue  # a second tag on a line already parsed
-        line_start = buf.rfind(b"\n", start, position) + 1 or start
-        line_end = buf.find(b"\n", position, end)
+            continue  # a second tag on a line already taken
+        line_start = lines.rfind(b"\n", 0, position) + 1
+        line_end = lines.find(b"\n", position)
         next_line_start = line_end + 1
-        line += buf.count(b"\n", cursor, line_start)
+        line += lines.count(b"\n", cursor, line_start)
         cursor = line_start
-        event = _parse(buf[line_start:line_end], families, counts)
-        if event is not None:
-            event["line"] = line + 1
-            on_event(event)
-    return line + buf.count(b"\n", cursor, end) - lines_before
+        text = lines[line_start:line_end].decode("utf-8", "replace")
+        if "\x1b" in text:
+            text = ANSI.sub("", text)
+        texts.append(text[:-1] if text.endswith("\r") else text)
+        numbers.append(line + 1)
+    return "\n".join(texts), numbers
 
 
-def _parse(raw, families, counts):
-    text = raw.decode("utf-8", "replace")
-    if "\x1b" in text:
-        text = ANSI.sub("", text)
-    if text.endswith("\r"):
-        text = text[:-1]
-    malformed = False
-    for family in families:
+def _events(text, families):
+    """(line index in text, family, event dict | MALFORMED) for each line of text with an event:
+    the first family (in registry order) with an event on a line wins; MALFORMED when none has one
+    and some family found unreadable fields."""
+    if len(families) == 1:
+        return ((line, families[0], event) for line, event in _family_events(text, families[0]))
+    streams = [_ordered_events(text, order, family) for order, family in enumerate(families)]
+    merged = heapq.merge(*streams, key=lambda item: item[:2])
+    return (_first_event(list(results)) for _, results in groupby(merged, key=lambda item: item[0]))
+
+
+def _ordered_events(text, order, family):
+    for line, event in _family_events(text, family):
+        yield line, order, family, event
+
+
+def _first_event(results):
+    line = results[0][0]
+    for _, _, family, event in results:
+        if event is not MALFORMED:
+            return line, family, event
+    return line, results[0][2], MALFORMED
+
+
+def _family_events(text, family):
+    """(line index, event dict | MALFORMED) for each line of text (str, or plain ASCII bytes)
+    holding one of the family's events."""
+    line, cursor = 0, 0
+    parse = family.event
+    pattern, newline = (family.EVENT, "\n") if isinstance(text, str) else (_bytes_pattern(family.EVENT), b"\n")
+    for match in pattern.finditer(text):
+        start = match.start()
+        line += text.count(newline, cursor, start)
+        cursor = start
         try:
-            event = family.parse(text)
+            event = parse(match)
         except MalformedLine:
-            malformed = True
-            continue
+            event = MALFORMED
         if event is not None:
-            event["family"] = family.NAME
-            counts["recognised"] += 1
-            return event
-    if malformed:
-        counts["malformed"] += 1
-    return None
+            yield line, event

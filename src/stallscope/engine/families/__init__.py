@@ -1,8 +1,10 @@
 """The registry of log families. A new family is one module here, appended to FAMILIES.
 
 A family module has NAME, TAGS (byte strings whose presence makes a line a candidate), LOOKED_FOR
-(what the no-recognised-lines message names) and parse(text) -> event dict | None, raising
-base.MalformedLine for a line with an event's shape but unreadable fields.
+(what the no-recognised-lines message names), EVENT (a compiled str pattern matching a line's first
+event and running to the end of that line: `.` stops at a newline, so the scanner runs it once over
+many lines), event(match) -> event dict | None and parse(text) -> event dict | None for one line,
+both raising base.MalformedLine for an event's shape with unreadable fields.
 """
 
 from . import prime_rl

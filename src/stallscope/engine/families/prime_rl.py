@@ -13,6 +13,8 @@ NAME = "prime-rl"
 TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
 LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (seed 002 shapes)"
 
+# The first event of a line; `rest` runs to the end of that line (`.` stops at a newline), so one
+# pass over many lines finds at most one event per line.
 EVENT = re.compile(
     r"\[(?:"
     r"weights\]\[(?P<trace>[^\]\s]+)\]\s*(?P<weights>client\.send|server\.recv|rpc\.start|rpc\.done|client\.done)"
@@ -31,27 +33,38 @@ def parse(text):
     Raises MalformedLine when the line has an event's shape but unreadable fields.
     """
     match = EVENT.search(text)
-    if match is None:
-        return None
-    values = fields(match.group("rest"))
-    if match.group("weights"):
-        return _weights(match, values, text)
-    event = match.group("ckpt") or match.group("gen") or "rollout"
-    parsed = {"event": event, "t": number(values, "t")}
-    if event == "write.done":
+    return None if match is None else event(match)
+
+
+def event(match):
+    """The event of one EVENT match as a flat dict, or None. Raises MalformedLine.
+
+    The match may be over many lines joined by newlines, and over ASCII bytes (EVENT compiled as a
+    bytes pattern), whose groups are then decoded.
+    """
+    trace, weights, ckpt, gen, _, rest = match.groups()
+    if not isinstance(rest, str):
+        trace, weights, ckpt, gen, rest = (None if group is None else group.decode("ascii")
+                                           for group in (trace, weights, ckpt, gen, rest))
+    values = fields(rest)
+    if weights:
+        return _weights(match, weights, trace, values)
+    kind = ckpt or gen or "rollout"
+    parsed = {"event": kind, "t": number(values, "t")}
+    if kind == "write.done":
         parsed.update(step=number(values, "step"), write_ms=number(values, "write_ms", required=True))
-    elif event == "wait.start":
+    elif kind == "wait.start":
         parsed.update(target_step=number(values, "target_step"))
-    elif event == "wait.done":
+    elif kind == "wait.done":
         parsed.update(target_step=number(values, "target_step"), wait_ms=number(values, "wait_ms", required=True))
-    elif event == "batch.start":
+    elif kind == "batch.start":
         parsed.update(inflight=number(values, "inflight"), target_batch=number(values, "target_batch"))
-    elif event == "batch.done":
+    elif kind == "batch.done":
         parsed.update(
             completions=number(values, "completions"),
             dur_ms=number(values, "dur_ms", required=True),
             inflight=number(values, "inflight"),
-            ts=line_timestamp(text[: match.start()]),  # batches are timeline entries
+            ts=_timestamp(match),  # batches are timeline entries
         )
     else:
         if not any(key in values for key in ROLLOUT_KEYS):
@@ -60,17 +73,16 @@ def parse(text):
     return parsed
 
 
-def _weights(match, values, text):
-    event = match.group("weights")
-    parsed = {"event": event, "trace": match.group("trace"), "t": number(values, "t")}
-    if event == "client.send":
+def _weights(match, kind, trace, values):
+    parsed = {"event": kind, "trace": trace, "t": number(values, "t")}
+    if kind == "client.send":
         parsed["op"] = _op_of(values.get("path"), values.get("url"))
-        parsed["ts"] = line_timestamp(text[: match.start()])
-    elif event == "server.recv":
+        parsed["ts"] = _timestamp(match)
+    elif kind == "server.recv":
         parsed["op"] = _op_of(values.get("path"))
-    elif event in ("rpc.start", "rpc.done"):
+    elif kind in ("rpc.start", "rpc.done"):
         parsed["op"] = values.get("op") or None
-        if event == "rpc.done":
+        if kind == "rpc.done":
             parsed["rpc_ms"] = number(values, "rpc_ms")
     else:
         parsed.update(
@@ -78,8 +90,16 @@ def _weights(match, values, text):
         )
         if parsed["wall_ms"] is None and parsed["queue_ms"] is None:
             raise MalformedLine("client.done without wall_ms= or queue_ms=")
-        parsed["ts"] = line_timestamp(text[: match.start()])
+        parsed["ts"] = _timestamp(match)
     return parsed
+
+
+def _timestamp(match):
+    """The timestamp in the text between the start of the match's line and its event."""
+    text, start = match.string, match.start()
+    if isinstance(text, str):
+        return line_timestamp(text[text.rfind("\n", 0, start) + 1 : start])
+    return line_timestamp(text[text.rfind(b"\n", 0, start) + 1 : start].decode("ascii"))
 
 
 def _op_of(*locations):

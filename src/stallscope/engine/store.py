@@ -1,0 +1,76 @@
+"""A run's per-event records on disk, so that memory does not grow with the log.
+
+Weight events, generation batches and the weight updates joined from them live in a private
+temporary SQLite database (`sqlite3.connect("")`: a file SQLite deletes itself when the connection
+closes). Rows are tuples of plain values packed with `marshal` (the engine's own data, never read
+from anywhere else). Writes are buffered and sent with executemany.
+"""
+
+import marshal
+import sqlite3
+
+FLUSH_ROWS = 10_000
+
+
+class RunStore:
+    def __init__(self):
+        self.db = sqlite3.connect("")
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE marks (trace TEXT, phase INTEGER, data BLOB);
+            CREATE TABLE batches (data BLOB);
+            CREATE TABLE updates (first_file INTEGER, first_line INTEGER, client_file INTEGER, client_line INTEGER,
+                                  client_queue_ms REAL, data BLOB);
+            """
+        )
+        self._marks = []
+        self._batches = []
+
+    def add_mark(self, trace, phase, values):
+        self._marks.append((trace, phase, marshal.dumps(values)))
+        if len(self._marks) >= FLUSH_ROWS:
+            self._flush()
+
+    def add_batch(self, values):
+        self._batches.append((marshal.dumps(values),))
+        if len(self._batches) >= FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self):
+        self.db.executemany("INSERT INTO marks VALUES (?, ?, ?)", self._marks)
+        self.db.executemany("INSERT INTO batches VALUES (?)", self._batches)
+        self._marks, self._batches = [], []
+
+    def marks_by_trace(self):
+        """(trace, phase, values) in trace, phase, then logging order."""
+        self._flush()
+        for trace, phase, data in self.db.execute("SELECT trace, phase, data FROM marks ORDER BY trace, phase, rowid"):
+            yield trace, phase, marshal.loads(data)
+
+    def batches(self):
+        """Batch values in the order they were added."""
+        self._flush()
+        for (data,) in self.db.execute("SELECT data FROM batches ORDER BY rowid"):
+            yield marshal.loads(data)
+
+    def add_updates(self, rows):
+        """rows: (first (file, line), client (file, line) | None, values)."""
+        self.db.executemany(
+            "INSERT INTO updates VALUES (?, ?, ?, ?, NULL, ?)",
+            ((first[0], first[1], *(client or (None, None)), marshal.dumps(values)) for first, client, values in rows),
+        )
+
+    def updates(self, by_client=False):
+        """(id, client_queue_ms, values) of each update in order of its first event (by_client: of its
+        client-side event, updates with one only)."""
+        query = ("SELECT rowid, client_queue_ms, data FROM updates WHERE client_file IS NOT NULL "
+                 "ORDER BY client_file, client_line" if by_client else
+                 "SELECT rowid, client_queue_ms, data FROM updates ORDER BY first_file, first_line")
+        for rowid, client_queue_ms, data in self.db.execute(query):
+            yield rowid, client_queue_ms, marshal.loads(data)
+
+    def set_client_queue_ms(self, pairs):
+        """pairs: (id, client_queue_ms)."""
+        self.db.executemany("UPDATE updates SET client_queue_ms = ? WHERE rowid = ?", ((value, rowid) for rowid, value in pairs))
