@@ -18,7 +18,7 @@ description:
     the pane for whoever attaches, and writes the command's exit code to O(exit_file) when it ends.
     The window stays open after the command ends (tmux C(remain-on-exit)) so its last lines can be read.
   - Secrets given in O(environment) are written to a mode 0600 file that the wrapper reads once and
-    deletes: they never appear in a process argument list, in the log, or in the module's output.
+    deletes; they never appear in a process argument list, in the log, or in the module's output.
   - Idempotent. A window already running the same command (same command, directory, environment and
     files) is left alone. A window whose command has ended is reported with its exit code and restarted
     only with O(restart_exited=true). A window running a different command is an error unless
@@ -49,7 +49,7 @@ options:
   command:
     description:
       - Shell command to run (run by C(bash -c)). Required with O(state=started).
-      - Do not put secrets here: it is visible in the process list. Use O(environment).
+      - Do not put secrets here, it is visible in the process list. Use O(environment).
     type: str
   chdir:
     description: Working directory of the command. Must exist. Defaults to the home directory.
@@ -57,7 +57,7 @@ options:
   environment:
     description:
       - Environment variables for the command (names are letters, digits and V(_), not starting with a
-        digit). Values are treated as secrets: they are never logged or returned.
+        digit). Values are treated as secrets; they are never logged or returned.
     type: dict
     default: {}
   log_file:
@@ -720,28 +720,31 @@ def validate(module):
                                  % params["log_file"])
 
 
+ARGUMENT_SPEC = dict(
+    session=dict(type="str"),
+    window=dict(type="str"),
+    command=dict(type="str"),
+    chdir=dict(type="path"),
+    environment=dict(type="dict", default={}, no_log=True),
+    log_file=dict(type="path"),
+    exit_file=dict(type="path"),
+    state_dir=dict(type="path"),
+    socket_name=dict(type="str"),
+    state=dict(type="str", default="started",
+               choices=["started", "stopped", "absent", "query"]),
+    restart_exited=dict(type="bool", default=False),
+    replace=dict(type="bool", default=False),
+    stop_signals=dict(type="list", elements="str", default=["INT", "TERM", "KILL"]),
+    stop_timeout=dict(type="float", default=10.0),
+    health_url=dict(type="str"),
+    health_status=dict(type="int", default=200),
+    health_timeout=dict(type="float", default=60.0),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            session=dict(type="str"),
-            window=dict(type="str"),
-            command=dict(type="str"),
-            chdir=dict(type="path"),
-            environment=dict(type="dict", default={}, no_log=True),
-            log_file=dict(type="path"),
-            exit_file=dict(type="path"),
-            state_dir=dict(type="path"),
-            socket_name=dict(type="str"),
-            state=dict(type="str", default="started",
-                       choices=["started", "stopped", "absent", "query"]),
-            restart_exited=dict(type="bool", default=False),
-            replace=dict(type="bool", default=False),
-            stop_signals=dict(type="list", elements="str", default=["INT", "TERM", "KILL"]),
-            stop_timeout=dict(type="float", default=10.0),
-            health_url=dict(type="str"),
-            health_status=dict(type="int", default=200),
-            health_timeout=dict(type="float", default=60.0),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_if=[
             ("state", "started", ("session", "window", "command")),
             ("state", "stopped", ("session",)),

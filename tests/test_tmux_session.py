@@ -238,3 +238,14 @@ def test_bad_input_fails_with_a_clear_message_and_no_session(tmux, args, message
     assert result["failed"] and message in result["msg"]
     assert "Traceback" not in result["_stdout"]
     assert tmux.module(state="query")["sessions"] == []
+
+
+def test_documentation_matches_the_argument_spec():
+    import yaml
+    documented = yaml.safe_load(tmux_session.DOCUMENTATION)["options"]
+    assert set(documented) == set(tmux_session.ARGUMENT_SPEC)
+    for name, spec in tmux_session.ARGUMENT_SPEC.items():
+        assert documented[name]["type"] == spec["type"], name
+        assert documented[name].get("default") == spec.get("default"), name
+    yaml.safe_load(tmux_session.EXAMPLES)
+    yaml.safe_load(tmux_session.RETURN)
