@@ -512,6 +512,16 @@ class Window:
         return spec_digest(params["command"], params["chdir"], params["environment"],
                            self.log_file, self.exit_file)
 
+    def check_paths(self):
+        """Fail before anything is stopped or started if a directory the command needs is missing.
+        Not in check mode: an earlier task may not have made them yet."""
+        params = self.module.params
+        if params["chdir"] and not os.path.isdir(params["chdir"]):
+            self.module.fail_json(msg="chdir %s is not a directory on this host" % params["chdir"])
+        for path in (self.log_file, params["exit_file"]):
+            if path and not os.path.isdir(os.path.dirname(path) or "."):
+                self.module.fail_json(msg="the directory of %s does not exist on this host" % path)
+
     def prepare(self):
         """Write the wrapper and the environment file; remove the previous pid and exit files."""
         params = self.module.params
@@ -636,6 +646,7 @@ def ensure_started(module, tmux, result):
         if module.check_mode:
             result.update(alive=True, exists=True, pid=None, exit_code=None)
             return
+        window.check_paths()
         if record is not None and result["alive"]:
             result["stopped_by"] = stop_window(module, record)
         window.start(record)
@@ -712,12 +723,6 @@ def validate(module):
     for name in params["stop_signals"]:
         if signal_number(name) is None:
             module.fail_json(msg="stop_signals: %r is not a signal name (e.g. INT, TERM, KILL)" % name)
-    if params["state"] == "started":
-        if params["chdir"] and not os.path.isdir(params["chdir"]):
-            module.fail_json(msg="chdir %s is not a directory on this host" % params["chdir"])
-        if params["log_file"] and not os.path.isdir(os.path.dirname(params["log_file"]) or "."):
-            module.fail_json(msg="the directory of log_file %s does not exist on this host"
-                                 % params["log_file"])
 
 
 ARGUMENT_SPEC = dict(
