@@ -17,8 +17,8 @@ description:
     own process group, records its pid, appends its stdout and stderr to O(log_file), shows that log in
     the pane for whoever attaches, and writes the command's exit code to O(exit_file) when it ends.
     The window stays open after the command ends (tmux C(remain-on-exit)) so its last lines can be read.
-  - Secrets given in O(environment) are written to a mode 0600 file that the wrapper reads once and
-    deletes; they never appear in a process argument list, in the log, or in the module's output.
+  - O(environment) and O(secret_environment) are written to a mode 0600 file that the wrapper reads
+    once and deletes; they never appear in a process argument list, in the log, or in the module's output.
   - Idempotent. A window already running the same command (same command, directory, environment and
     files) is left alone. A window whose command has ended is reported with its exit code and restarted
     only with O(restart_exited=true). A window running a different command is an error unless
@@ -49,7 +49,7 @@ options:
   command:
     description:
       - Shell command to run (run by C(bash -c)). Required with O(state=started).
-      - Do not put secrets here, it is visible in the process list. Use O(environment).
+      - Do not put secrets here, it is visible in the process list. Use O(secret_environment).
     type: str
   chdir:
     description: Working directory of the command. Must exist. Defaults to the home directory.
@@ -57,7 +57,13 @@ options:
   environment:
     description:
       - Environment variables for the command (names are letters, digits and V(_), not starting with a
-        digit). Values are treated as secrets; they are never logged or returned.
+        digit). Not secret; for secrets use O(secret_environment).
+    type: dict
+    default: {}
+  secret_environment:
+    description:
+      - Environment variables holding secrets (tokens, API keys), as O(environment) but never logged
+        or returned (C(no_log)). A name may not be in both.
     type: dict
     default: {}
   log_file:
@@ -127,7 +133,7 @@ options:
     default: 60
 notes:
   - Supports check mode; nothing is started, signalled or written in check mode.
-  - A change of an O(environment) value counts as a different command (the comparison uses a SHA-256
+  - A change of an O(environment) or O(secret_environment) value counts as a different command (the comparison uses a SHA-256
     digest stored as a tmux window option, never the values).
 """
 
@@ -140,6 +146,7 @@ EXAMPLES = r"""
     chdir: /home/ubuntu/prime-rl
     environment:
       PYTHONUNBUFFERED: "1"
+    secret_environment:
       HF_TOKEN: "{{ vault_hf_token }}"
     log_file: /home/ubuntu/runs/run42/logs/inference.log
     exit_file: /home/ubuntu/runs/run42/logs/inference.exit
@@ -281,6 +288,13 @@ log_file={log_file}
 pid_file={pid_file}
 exit_file={exit_file}
 env_file={env_file}
+# Ctrl-C in the pane, a TERM to this wrapper or a closed pane reach the command's process group
+# (set first: this wrapper must outlive the command to record its exit code).
+child=
+forward() {{ [ -n "$child" ] && kill -"$1" -- "-$child" 2>/dev/null; }}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
 # Secrets come in a 0600 file read once and removed, so they never sit in an argument list.
 if [ -f "$env_file" ]; then
   set -a
@@ -297,10 +311,6 @@ else
 fi
 child=$!
 printf '%s\n' "$child" >"$pid_file.tmp" && mv -f -- "$pid_file.tmp" "$pid_file"
-# Ctrl-C in the pane, a TERM to this wrapper or a closed pane reach the command's process group.
-trap 'kill -INT -- "-$child" 2>/dev/null' INT
-trap 'kill -TERM -- "-$child" 2>/dev/null' TERM
-trap 'kill -HUP -- "-$child" 2>/dev/null' HUP
 if [ -n "$log_file" ]; then
   # Show this run's output in the pane for whoever attaches; tail ends with the command.
   tail -c "+$((log_offset + 1))" -F --pid="$child" -- "$log_file" 2>/dev/null &
@@ -507,9 +517,13 @@ class Window:
                 return record
         return None
 
+    def environment(self):
+        params = self.module.params
+        return dict(params["environment"], **params["secret_environment"])
+
     def spec(self):
         params = self.module.params
-        return spec_digest(params["command"], params["chdir"], params["environment"],
+        return spec_digest(params["command"], params["chdir"], self.environment(),
                            self.log_file, self.exit_file)
 
     def check_paths(self):
@@ -530,10 +544,10 @@ class Window:
         for stale in (self.pid_file, self.exit_file, self.env_file):
             if os.path.lexists(stale):
                 os.unlink(stale)
-        if params["environment"]:
+        if self.environment():
             descriptor = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
-                handle.write(render_env_file(params["environment"]))
+                handle.write(render_env_file(self.environment()))
         text = render_wrapper(self.session, self.name, params["command"], self.log_file,
                               self.pid_file, self.exit_file, self.env_file)
         descriptor = os.open(self.script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
@@ -716,7 +730,11 @@ def validate(module):
         if value is not None and not NAME_PATTERN.match(value):
             module.fail_json(msg="%s %r is not a valid tmux name: use 1-64 letters, digits, '_' or "
                                  "'-', not starting with '-'" % (key, value))
-    for name in params["environment"]:
+    both = sorted(set(params["environment"]) & set(params["secret_environment"]))
+    if both:
+        module.fail_json(msg="%s given in both environment and secret_environment; keep each name "
+                             "in one" % ", ".join(both))
+    for name in list(params["environment"]) + list(params["secret_environment"]):
         if not ENV_NAME_PATTERN.match(name):
             module.fail_json(msg="environment variable name %r is invalid: use letters, digits and "
                                  "'_', not starting with a digit" % name)
@@ -730,7 +748,8 @@ ARGUMENT_SPEC = dict(
     window=dict(type="str"),
     command=dict(type="str"),
     chdir=dict(type="path"),
-    environment=dict(type="dict", default={}, no_log=True),
+    environment=dict(type="dict", default={}),
+    secret_environment=dict(type="dict", default={}, no_log=True),
     log_file=dict(type="path"),
     exit_file=dict(type="path"),
     state_dir=dict(type="path"),

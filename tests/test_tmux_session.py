@@ -148,7 +148,8 @@ def test_secrets_reach_the_command_but_not_ps_the_log_or_the_result(tmux):
     digest_command = ('python3 -c "import hashlib, os; '
                       "print(hashlib.sha256(os.environ['HF_TOKEN'].encode()).hexdigest())\"; "
                       "exec sleep 60")
-    result = tmux.start("secretive", digest_command, environment={"HF_TOKEN": SECRET})
+    result = tmux.start("secretive", digest_command, environment={"PYTHONUNBUFFERED": "1"},
+                        secret_environment={"HF_TOKEN": SECRET})
     assert SECRET not in result["_stdout"]
     log = tmux.tmp / "secretive.log"
     import hashlib
@@ -163,7 +164,8 @@ def test_secrets_reach_the_command_but_not_ps_the_log_or_the_result(tmux):
     window_options = tmux.tmux("show-options", "-w", "-t", "=run1:=secretive").stdout
     assert SECRET not in window_options
     # A changed secret is a different command.
-    changed = tmux.start("secretive", digest_command, environment={"HF_TOKEN": "other"})
+    changed = tmux.start("secretive", digest_command, environment={"PYTHONUNBUFFERED": "1"},
+                         secret_environment={"HF_TOKEN": "other"})
     assert changed["failed"] and "different command" in changed["msg"]
 
 
@@ -228,6 +230,8 @@ def test_ctrl_c_in_the_pane_reaches_the_command(tmux):
     ({"session": "run1", "window": "-w", "command": "true"}, "not a valid tmux name"),
     ({"session": "run1", "window": "w", "command": "true", "environment": {"A-B": "1"}},
      "environment variable name"),
+    ({"session": "run1", "window": "w", "command": "true", "environment": {"A": "1"},
+      "secret_environment": {"A": "2"}}, "given in both"),
     ({"session": "run1", "window": "w", "command": "true", "stop_signals": ["NOPE"]},
      "not a signal name"),
     ({"session": "run1", "window": "w", "command": "true", "chdir": "/nonexistent/dir"},
