@@ -89,12 +89,14 @@ def _check_profile(profile):
     return name
 
 
-def _placement(components, groups, profile_name):
+def _placement(components, groups, addresses, profile_name):
+    """Component name -> its hosts: the members of its group that take part (have an address)."""
     hosts = {}
     for component in components:
-        members = list(groups.get(component["group"], []))
+        members = [h for h in groups.get(component["group"], []) if h in addresses]
         _require(members, f"profile {profile_name}: component {component['name']} runs on the hosts "
-                          f"of group '{component['group']}', which has none in the inventory")
+                          f"of group '{component['group']}', which has none in the inventory "
+                          f"(or none in this play)")
         hosts[component["name"]] = members
     return hosts
 
@@ -103,10 +105,7 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
     """The profile resolved for one host: see launch_plan.yml and docs/profiles.md."""
     profile_name = _check_profile(profile)
     components = sorted(profile["components"], key=lambda c: c.get("start_order", 0))
-    hosts = _placement(components, groups, profile_name)
-    for members in hosts.values():
-        missing = [member for member in members if member not in addresses]
-        _require(not missing, f"profile {profile_name}: no address for host(s) {missing}")
+    hosts = _placement(components, groups, addresses, profile_name)
     context = {"run": dict(run), "controller": dict(controller or {}),
                "host": {"name": host, "address": addresses.get(host)}}
     defaults = dict(profile.get("vars") or {})
