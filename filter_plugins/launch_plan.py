@@ -1,0 +1,185 @@
+# Copyright: stallscope contributors
+# Apache License 2.0 (see pyproject.toml)
+"""The launch_plan filter: a workload profile (profiles/*.yml) resolved for one host.
+
+A profile is plain data whose strings are Jinja templates. Ansible does not template it (it is read
+with a file lookup, so its strings are untrusted data); this filter renders it in a sandbox with an
+explicit, documented context (docs/profiles.md), so that a profile can only use what is listed there.
+Documented for ansible-doc in the sidecar launch_plan.yml.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.sandbox import SandboxedEnvironment
+
+SCHEMA_VERSION = 1
+LOOPBACK = "127.0.0.1"
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
+COMPONENT_KEYS = {"name", "group", "start_order", "command", "chdir", "environment", "secrets",
+                  "listen", "health", "log", "stop"}
+DEFAULT_STOP = {"signals": ["INT", "TERM", "KILL"], "timeout": 10}
+DEFAULT_HEALTH = {"status": 200, "timeout": 60}
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
+
+
+class ProfileError(AnsibleFilterError):
+    """A mistake in a profile or its placement, named so a person can fix it."""
+
+
+def _render(value, context, where):
+    """Render templates in a value (recursively). A string that is one `{{ expression }}` keeps the
+    expression's type (a port stays an int)."""
+    if isinstance(value, dict):
+        return {key: _render(item, context, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, context, f"{where}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    try:
+        single = SINGLE_EXPRESSION.match(value.strip())
+        if single:
+            result = _ENV.compile_expression(single.group("expr"), undefined_to_none=False)(context)
+            if isinstance(result, Undefined):
+                str(result)  # StrictUndefined raises here, naming the variable
+            return result
+        return _ENV.from_string(value).render(context)
+    except TemplateError as error:
+        raise ProfileError(f"{where}: {error}") from None
+
+
+def _require(condition, message):
+    if not condition:
+        raise ProfileError(message)
+
+
+def _check_profile(profile):
+    name = profile.get("name", "?") if isinstance(profile, dict) else "?"
+    _require(isinstance(profile, dict), "the profile is not a mapping")
+    _require(profile.get("schema_version") == SCHEMA_VERSION,
+             f"profile {name}: schema_version must be {SCHEMA_VERSION}")
+    components = profile.get("components")
+    _require(isinstance(components, list) and components,
+             f"profile {name}: components must be a non-empty list")
+    names = {c.get("name") for c in components if isinstance(c, dict)}
+    seen = set()
+    for index, component in enumerate(components):
+        where = f"profile {name}: components[{index}]"
+        _require(isinstance(component, dict), f"{where} is not a mapping")
+        unknown = set(component) - COMPONENT_KEYS
+        _require(not unknown, f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("name", "group", "command"):
+            _require(key in component, f"{where}: {key} is required")
+        _require(NAME.match(str(component["name"])) is not None,
+                 f"{where}: name {component['name']!r} must be 1-64 letters, digits, '_' or '-'")
+        _require(component["name"] not in seen, f"{where}: name {component['name']!r} repeats")
+        seen.add(component["name"])
+        for env_name in list(component.get("environment", {})) + list(component.get("secrets", [])):
+            _require(ENV_NAME.match(env_name) is not None,
+                     f"{where}: environment variable name {env_name!r} is invalid")
+        clients = component.get("listen", {}).get("clients", [])
+        _require(set(clients) <= names,
+                 f"{where}: listen.clients names unknown components {sorted(set(clients) - names)}")
+    return name
+
+
+def _placement(components, groups, addresses, profile_name):
+    """Component name -> its hosts: the members of its group that take part (have an address)."""
+    hosts = {}
+    for component in components:
+        members = [h for h in groups.get(component["group"], []) if h in addresses]
+        _require(members, f"profile {profile_name}: component {component['name']} runs on the hosts "
+                          f"of group '{component['group']}', which has none in the inventory "
+                          f"(or none in this play)")
+        hosts[component["name"]] = members
+    return hosts
+
+
+def launch_plan(profile, host, groups, addresses, run, controller=None, overrides=None):
+    """The profile resolved for one host: see launch_plan.yml and docs/profiles.md."""
+    profile_name = _check_profile(profile)
+    components = sorted(profile["components"], key=lambda c: c.get("start_order", 0))
+    hosts = _placement(components, groups, addresses, profile_name)
+    context = {"run": dict(run), "controller": dict(controller or {}),
+               "host": {"name": host, "address": addresses.get(host)}}
+    defaults = dict(profile.get("vars") or {})
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(defaults))
+    _require(not unknown, f"launch_profile_vars: {unknown} are not variables of profile "
+                          f"{profile_name} (it has {sorted(defaults)})")
+    reserved = sorted(set(defaults) & {"run", "controller", "host", "component", "endpoints"})
+    _require(not reserved, f"profile {profile_name}: vars may not be named {reserved}")
+    # In order, so that a variable can use the ones above it (overridden or not).
+    for key, value in defaults.items():
+        context[key] = overrides[key] if key in overrides else _render(
+            value, context, f"profile {profile_name}: vars.{key}")
+
+    # Where each listening component binds and how every host reaches it: loopback when all of its
+    # clients share its host, else its host's inventory address.
+    endpoints = {}
+    for component in components:
+        listen = component.get("listen")
+        if not listen:
+            continue
+        where = f"profile {profile_name}: {component['name']}.listen"
+        server = hosts[component["name"]][0]
+        client_hosts = {h for name in listen.get("clients", []) for h in hosts[name]}
+        bind = LOOPBACK if client_hosts <= {server} else addresses[server]
+        port = _render(listen.get("port"), context, where + ".port")
+        _require(isinstance(port, int) and 0 < port < 65536, f"{where}.port must be a TCP port")
+        address = bind if host == server else addresses[server]
+        endpoints[component["name"]] = {"host": server, "bind_address": bind, "address": address,
+                                        "port": port, "url": f"http://{address}:{port}"}
+    context["endpoints"] = endpoints
+
+    resolved = []
+    for component in components:
+        name = component["name"]
+        where = f"profile {profile_name}: {name}"
+        here = host in hosts[name]
+        own = endpoints.get(name, {})
+        local = dict(context, component={"name": name, "host": host,
+                                    "bind_address": own.get("bind_address"),
+                                    "address": own.get("bind_address"), "port": own.get("port")})
+        health = component.get("health")
+        if health:
+            health = dict(DEFAULT_HEALTH, **_render(health, local, where + ".health"))
+        stop = dict(DEFAULT_STOP, **_render(component.get("stop") or {}, local, where + ".stop"))
+        environment = _render(component.get("environment") or {}, local, where + ".environment")
+        resolved.append({
+            "name": name,
+            "group": component["group"],
+            "hosts": hosts[name],
+            "here": here,
+            "command": _render(component["command"], local, where + ".command").strip(),
+            "chdir": _render(component.get("chdir") or run["dir"], local, where + ".chdir"),
+            "environment": {key: str(value) for key, value in environment.items()},
+            "secrets": list(component.get("secrets") or []),
+            "listen": own or None,
+            "health": health or None,
+            "log": "logs/" + (component.get("log") or name + ".log"),
+            "exit": "logs/" + name + ".exit",
+            "stop": stop,
+        })
+    analysis = _render(dict(profile.get("analysis") or {}), context,
+                       f"profile {profile_name}: analysis")
+    return {
+        "profile": profile_name,
+        "order": [c["name"] for c in resolved],
+        "components": resolved,
+        "here": [c["name"] for c in resolved if c["here"]],
+        "ports": sorted({e["port"] for e in endpoints.values() if e["host"] == host}),
+        "groups": {c["group"]: c["hosts"] for c in resolved},
+        "config": analysis,
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"launch_plan": launch_plan}

@@ -1,0 +1,131 @@
+"""The launch_plan filter over the project's real profiles."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("launch_plan", REPO / "filter_plugins" / "launch_plan.py")
+launch_plan = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(launch_plan)
+
+ADDRESSES = {"h1": "10.0.0.1", "h2": "10.0.0.2", "h3": "10.0.0.3"}
+CONTROLLER = {"python": "/venv/bin/python", "project_dir": "/src/stallscope"}
+
+
+def profile(name):
+    return yaml.safe_load((REPO / "profiles" / f"{name}.yml").read_text())
+
+
+def run(run_id="r1"):
+    base = f"/home/u/stallscope-runs/{run_id}"
+    return {"id": run_id, "dir": base, "logs_dir": base + "/logs", "output_dir": base + "/output",
+            "checkout_dir": "/home/u/prime-rl"}
+
+
+def plan(name, host, groups, overrides=None):
+    return launch_plan.launch_plan(profile(name), host, groups, ADDRESSES, run(), CONTROLLER,
+                                   overrides)
+
+
+def by_name(resolved):
+    return {c["name"]: c for c in resolved["components"]}
+
+
+ONE_HOST = {"inference": ["h1"], "trainer": ["h1"], "orchestrator": ["h1"]}
+THREE_HOSTS = {"inference": ["h1"], "trainer": ["h2"], "orchestrator": ["h3"]}
+
+
+def test_simrl_on_one_host_binds_to_loopback():
+    resolved = plan("simrl", "h1", ONE_HOST)
+    assert resolved["order"] == ["inference", "trainer", "orchestrator"]
+    assert resolved["here"] == resolved["order"] and resolved["ports"] == [8000]
+    components = by_name(resolved)
+    assert components["inference"]["command"] == (
+        "/venv/bin/python -m stallscope.sim inference --host 127.0.0.1 --port 8000")
+    assert components["inference"]["health"] == {"url": "http://127.0.0.1:8000/health",
+                                                 "status": 200, "timeout": 60}
+    assert "--base-url http://127.0.0.1:8000 " in components["orchestrator"]["command"]
+    assert "--output-dir /home/u/stallscope-runs/r1/output" in components["trainer"]["command"]
+    assert components["trainer"]["environment"] == {"PYTHONUNBUFFERED": "1",
+                                                    "PYTHONPATH": "/src/stallscope/src"}
+    assert components["orchestrator"]["log"] == "logs/orchestrator.log"
+    assert components["orchestrator"]["exit"] == "logs/orchestrator.exit"
+    assert components["trainer"]["stop"] == {"signals": ["INT", "TERM", "KILL"], "timeout": 15}
+    assert resolved["config"] == {"async_level": 2, "admin_client": "shared"}
+    assert not any("{" in c["command"] for c in resolved["components"])
+
+
+def test_simrl_on_three_hosts_binds_inference_to_its_address_and_points_clients_there():
+    on_inference_host = plan("simrl", "h1", THREE_HOSTS)
+    assert on_inference_host["here"] == ["inference"] and on_inference_host["ports"] == [8000]
+    inference = by_name(on_inference_host)["inference"]
+    assert "--host 10.0.0.1 " in inference["command"]
+    assert inference["health"]["url"] == "http://10.0.0.1:8000/health"
+    on_orchestrator_host = plan("simrl", "h3", THREE_HOSTS)
+    assert on_orchestrator_host["here"] == ["orchestrator"] and on_orchestrator_host["ports"] == []
+    assert "--base-url http://10.0.0.1:8000 " in by_name(on_orchestrator_host)["orchestrator"]["command"]
+    # The order (which drives the cross-host start sequence) is the same on every host.
+    assert on_inference_host["order"] == on_orchestrator_host["order"]
+    assert on_inference_host["groups"] == THREE_HOSTS
+
+
+def test_a_client_on_another_host_is_what_leaves_loopback():
+    groups = {"inference": ["h1"], "trainer": ["h2"], "orchestrator": ["h1"]}
+    resolved = plan("simrl", "h1", groups)
+    assert "--host 127.0.0.1 " in by_name(resolved)["inference"]["command"]
+
+
+def test_overrides_replace_profile_vars_and_later_vars_see_them():
+    resolved = plan("simrl", "h1", ONE_HOST, {"sim_python": "/opt/venv/bin/python",
+                                             "admin_client": "dedicated", "async_level": 1})
+    orchestrator = by_name(resolved)["orchestrator"]["command"]
+    assert orchestrator.startswith("/opt/venv/bin/python -m stallscope.sim orchestrator")
+    assert "--admin-client dedicated" in orchestrator and "--async-level 1 " in orchestrator
+    assert resolved["config"]["async_level"] == 1
+
+
+def test_prime_rl_commands_secrets_and_async_flag():
+    components = by_name(plan("prime_rl", "h3", THREE_HOSTS))
+    orchestrator = components["orchestrator"]
+    assert orchestrator["command"].startswith("uv run orchestrator @ configs/orchestrator.toml")
+    assert "--client.base-url http://10.0.0.1:8000/v1 " in orchestrator["command"]
+    assert "--async-level 2" in orchestrator["command"]
+    assert orchestrator["chdir"] == "/home/u/prime-rl"
+    assert orchestrator["secrets"] == ["HF_TOKEN", "WANDB_API_KEY", "VLLM_API_KEY"]
+    assert components["inference"]["health"]["timeout"] == 900
+    assert components["inference"]["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    without_flag = by_name(plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""}))
+    assert "async" not in without_flag["orchestrator"]["command"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["components"][1].update(group="gpu_trainers"),
+     "group 'gpu_trainers', which has none in the inventory"),
+    (lambda p: p["components"][0].update(command="{{ no_such_var }}"),
+     "profile simrl: inference.command: 'no_such_var' is undefined"),
+    (lambda p: p["components"][0].update(name="in ference"), "name 'in ference' must be"),
+    (lambda p: p["components"][0].update(colour="red"), "unknown keys ['colour']"),
+    (lambda p: p["components"][0]["listen"].update(port="{{ 'http' }}"), "must be a TCP port"),
+    (lambda p: p.update(schema_version=2), "schema_version must be 1"),
+])
+def test_profile_mistakes_are_named(change, message):
+    broken = profile("simrl")
+    change(broken)
+    with pytest.raises(launch_plan.ProfileError, match=r".*" + message.replace("[", r"\[")
+                       .replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+        launch_plan.launch_plan(broken, "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER)
+
+
+def test_unknown_override_is_named():
+    with pytest.raises(launch_plan.ProfileError, match=r"\['sim_pyhton'\] are not variables"):
+        plan("simrl", "h1", ONE_HOST, {"sim_pyhton": "/x"})
+
+
+def test_templates_are_sandboxed():
+    broken = profile("simrl")
+    broken["components"][0]["command"] = "{{ run.__class__.__mro__ }}"
+    with pytest.raises(launch_plan.ProfileError):
+        launch_plan.launch_plan(broken, "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER)

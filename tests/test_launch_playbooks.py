@@ -1,0 +1,200 @@
+"""playbooks/launch.yml, status.yml and stop_experiment.yml on this machine (connection local), driven
+through ansible-runner, with a real workload on a private tmux server."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ansible_runner = pytest.importorskip("ansible_runner")
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "tok-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+# A server, a component that ends by itself with exit code 3, and one that runs until stopped.
+PROFILE = {
+    "schema_version": 1,
+    "name": "crashy",
+    "description": "A server and two loops, one of which fails.",
+    "vars": {"port": 0, "steps": 2},
+    "components": [
+        {"name": "inference", "group": "inference", "start_order": 1,
+         "command": "exec python3 -u -m http.server --bind {{ component.bind_address }} {{ port }}",
+         "chdir": "{{ run.output_dir }}",
+         "listen": {"port": "{{ port }}", "clients": ["orchestrator"]},
+         "health": {"url": "http://{{ component.address }}:{{ port }}/", "timeout": 30},
+         "stop": {"timeout": 5}},
+        {"name": "trainer", "group": "trainer", "start_order": 2,
+         "command": 'for i in $(seq {{ steps }}); do echo "step $i"; done; exit 3'},
+        {"name": "orchestrator", "group": "orchestrator", "start_order": 3,
+         "command": "while :; do echo polling {{ endpoints.inference.url }}; sleep 0.5; done",
+         "secrets": ["STALLSCOPE_TEST_TOKEN"], "stop": {"timeout": 5}},
+    ],
+    "analysis": {"steps": "{{ steps }}"},
+}
+
+
+def free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Controller:
+    """One private setup: inventory, profiles dir, run roots, tmux server."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.runs = tmp_path / "controller-runs"
+        self.run_root = tmp_path / "host-runs"
+        self.socket = f"stallscope-pytest-{os.getpid()}"
+        (tmp_path / "tmux").mkdir()
+        profiles = tmp_path / "profiles"
+        profiles.mkdir()
+        profile = dict(PROFILE, vars={"port": free_port(), "steps": 2})
+        (profiles / "crashy.yml").write_text(yaml.safe_dump(profile))
+        inventory = {"all": {
+            "hosts": {"localhost": {"ansible_connection": "local",
+                                    "ansible_python_interpreter": sys.executable}},
+            "children": {group: {"hosts": {"localhost": None}}
+                         for group in ("inference", "trainer", "orchestrator")}}}
+        self.inventory = tmp_path / "inventory.yml"
+        self.inventory.write_text(yaml.safe_dump(inventory))
+        self.env = {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                    "TMUX_TMPDIR": str(tmp_path / "tmux")}
+        self.common = {"launch_profile": "crashy", "launch_profiles_dir": str(profiles),
+                       "launch_run_root": str(self.run_root),
+                       "launch_controller_runs_dir": str(self.runs),
+                       "run_lookup_runs_dir": str(self.runs),
+                       "launch_tmux_socket_name": self.socket,
+                       "launch_secrets": {"STALLSCOPE_TEST_TOKEN": SECRET}}
+
+    def play(self, playbook, **extravars):
+        """Run a playbook; return the runner and the messages of its task results."""
+        private = self.tmp / "runner"
+        private.mkdir(exist_ok=True)
+        runner = ansible_runner.run(
+            private_data_dir=str(private), project_dir=str(REPO),
+            playbook=str(REPO / "playbooks" / playbook), inventory=str(self.inventory),
+            extravars={**self.common, **extravars}, envvars=self.env, quiet=True)
+        return runner, "\n".join(messages(runner))
+
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              env={**os.environ, **self.env})
+
+    def close(self):
+        self.tmux("kill-server")
+
+
+def messages(runner):
+    """Every task result's msg (debug lines, failures), as the playbook produced them."""
+    found = []
+    for event in runner.events:
+        result = event.get("event_data", {}).get("res", {})
+        for item in [result, *result.get("results", [])]:
+            if isinstance(item, dict) and "msg" in item:
+                message = item["msg"]
+                found += message if isinstance(message, list) else [str(message)]
+    return found
+
+
+@pytest.fixture
+def controller(tmp_path, monkeypatch):
+    # ansible-runner finds ansible-playbook on PATH: this interpreter's.
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    setup = Controller(tmp_path)
+    yield setup
+    setup.close()
+
+
+def changed_count(runner):
+    return sum(runner.stats["changed"].values()) if runner.stats else None
+
+
+def test_launch_status_relaunch_guard_and_stop(controller):
+    runner, output = controller.play("launch.yml", run_id="first.run")
+    assert runner.rc == 0, output[-3000:]
+    run_dir = controller.run_root / "first.run"
+    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    assert [c["name"] for c in manifest["components"]] == ["inference", "trainer", "orchestrator"]
+    assert manifest["config"] == {"steps": 2}
+    assert manifest["components"][2]["secrets"] == ["STALLSCOPE_TEST_TOKEN"]
+    assert "attach -t stallscope-first_run" in output
+    assert os.readlink(controller.runs / "latest") == "first.run"
+    recorded = json.loads((controller.runs / "first.run" / "launch" / "localhost.json").read_text())
+    assert recorded == manifest
+    for path in [*run_dir.rglob("*"), *controller.runs.rglob("*.json")]:
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+
+    # The same run id again changes nothing, even after the trainer has ended.
+    runner, output = controller.play("launch.yml", run_id="first.run")
+    assert runner.rc == 0 and changed_count(runner) == 0, output[-3000:]
+    assert "trainer ended with exit code 3" in output
+
+    # status: alive / exited with its exit code, and log sizes, for the latest run.
+    runner, output = controller.play("status.yml")
+    assert runner.rc == 0, output[-3000:]
+    assert "inference: alive, pid" in output and "trainer: exited with code 3" in output
+    assert "orchestrator: alive, pid" in output and "logs/trainer.log 14 Bytes" in output
+
+    # Another run while this one lives: refused, naming the run to stop.
+    runner, output = controller.play("launch.yml", run_id="second")
+    assert runner.rc != 0
+    assert "stop_experiment.yml -e run_id=first_run" in output
+    assert not (controller.run_root / "second").exists()
+
+    # stop_experiment: clients first, then the server; each by SIGINT; windows kept.
+    runner, output = controller.play("stop_experiment.yml", run_id="first.run")
+    assert runner.rc == 0, output[-3000:]
+    assert output.index("orchestrator: stopped by SIGINT") < output.index("inference: stopped by SIGINT")
+    assert "trainer: was not running, exit code 3" in output
+    assert (run_dir / "logs" / "orchestrator.exit").read_text() == "130\n"
+    runner, output = controller.play("stop_experiment.yml")
+    assert runner.rc == 0 and changed_count(runner) == 0
+
+    # Now a new run may start.
+    runner, output = controller.play("launch.yml", run_id="second")
+    assert runner.rc == 0, output[-3000:]
+    assert os.readlink(controller.runs / "latest") == "second"
+
+
+def test_replace_running_stops_the_other_run_first(controller):
+    runner, output = controller.play("launch.yml", run_id="old")
+    assert runner.rc == 0, output[-3000:]
+    runner, output = controller.play("launch.yml", run_id="new", launch_replace_running=True)
+    assert runner.rc == 0, output[-3000:]
+    old = controller.run_root / "old" / "logs"
+    assert (old / "inference.exit").exists() and (old / "orchestrator.exit").exists()
+
+
+@pytest.mark.parametrize("extravars, message", [
+    ({"run_id": "../escape"}, "run id '../escape' is invalid"),
+    ({"run_id": "r1", "launch_profile": "nonesuch"}, "launch_profile 'nonesuch' is not a profile"),
+    ({"run_id": "r1", "launch_profile_vars": {"stpes": 3}}, "['stpes'] are not variables of profile crashy"),
+    ({"run_id": "r1", "launch_profile_vars": {"steps": SECRET}},
+     "the value of STALLSCOPE_TEST_TOKEN appears in a command or setting"),
+])
+def test_bad_input_fails_with_a_clear_message(controller, extravars, message):
+    runner, output = controller.play("launch.yml", **extravars)
+    assert runner.rc != 0
+    assert message in " ".join(output.split()), output[-3000:]
+    assert SECRET not in output
+    assert not (controller.runs / "r1").exists()
+
+
+def test_status_without_any_run_says_what_to_do(controller):
+    runner, output = controller.play("status.yml")
+    assert runner.rc != 0
+    assert "no run recorded in" in output and "run_experiment.yml" in output
