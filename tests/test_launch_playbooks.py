@@ -110,9 +110,7 @@ def messages(runner):
 
 
 @pytest.fixture
-def controller(tmp_path, monkeypatch):
-    # ansible-runner finds ansible-playbook on PATH: this interpreter's.
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+def controller(tmp_path):
     setup = Controller(tmp_path)
     yield setup
     setup.close()
