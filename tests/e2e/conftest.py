@@ -89,5 +89,5 @@ def deploy(tmp_path, project_repo, sim_wheelhouse, ansible_on_path):
         return deployment
 
     yield make
-    for deployment in made:
-        deployment.teardown()
+    leftovers = [line for deployment in made for line in deployment.teardown()]
+    assert not leftovers, f"processes left running on the test hosts: {leftovers}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
+import testinfra
 import yaml
 
 from tests.testhosts import HostSet, TestHost
@@ -210,20 +211,34 @@ class Deployment:
             self.stopped.add(extravars.get("run_id"))
         return result
 
-    def ssh(self, host: TestHost, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(self.host_set.ssh_argv(host, command), capture_output=True, text=True,
-                              timeout=60)
+    def remote(self, host: TestHost):
+        """testinfra's view of a test host, over OpenSSH with the set's key and strict host key
+        checking against its known_hosts (testinfra's paramiko backend would accept unknown keys)."""
+        return testinfra.get_host(
+            f"ssh://{host.user}@{host.address}:{host.port}", ssh_identity_file=str(self.host_set.identity_file),
+            controlpersist=0,  # no master connection left behind
+            ssh_extra_args=f"-o UserKnownHostsFile={self.host_set.known_hosts} -o StrictHostKeyChecking=yes "
+                           "-o IdentitiesOnly=yes -o BatchMode=yes")
 
-    def teardown(self) -> None:
-        """Stop the runs gracefully (the playbook), then end the private tmux server on every host, so
-        that nothing the test started outlives it."""
+    def teardown(self) -> list[str]:
+        """Stop the runs gracefully (the playbook), then end the private tmux server on every host;
+        returns what is still running on a host afterwards (nothing, when all went well)."""
         for run_id in self.run_ids:
             if run_id not in self.stopped and (self.runs_dir / run_id / "launch").is_dir():
                 result = self.play("stop_experiment.yml", run_id=run_id)
                 if result.rc != 0:
                     log.warning("stop of %s failed: %s", run_id, result.summary())
-        for host in self.hosts:
-            self.ssh(host, f"tmux -L {TMUX_SOCKET} kill-server 2>/dev/null; true")
+        real_hosts = [host for host in self.hosts if host in self.host_set.hosts]
+        for host in real_hosts:
+            self.remote(host).run(f"tmux -L {TMUX_SOCKET} kill-server")
+        deadline = time.monotonic() + 10
+        while True:
+            leftovers = [f"{host.name}: {process.pid} {process.args}" for host in real_hosts
+                         for process in self.remote(host).process.filter(user=host.user)
+                         if process.comm.startswith(("python", "tmux"))]
+            if not leftovers or time.monotonic() > deadline:
+                return leftovers
+            time.sleep(0.5)
 
 
 def log_progress(event: dict) -> bool:

@@ -62,9 +62,15 @@ def test_three_hosts_run_is_collected_from_each_and_correlated(three_hosts, depl
 
     started = deployment.play("run_experiment.yml", run_id="apart")
     assert started.rc == 0, started.summary()
-    report = finish(deployment, "apart")
-
+    # The server listens on its host's address, for the orchestrator on another host, and only there.
     run_dir = deployment.runs_dir / "apart"
+    listen = json.loads((run_dir / "launch" / f"{inference.name}.json").read_text())["components"][0]["listen"]
+    assert listen["bind_address"] == inference.address
+    server = deployment.remote(inference)
+    assert server.socket(f"tcp://{inference.address}:{listen['port']}").is_listening
+    assert not server.socket(f"tcp://0.0.0.0:{listen['port']}").is_listening
+
+    report = finish(deployment, "apart")
     for group, (host,) in placement.items():
         collected = json.loads((run_dir / host.name / "collect.json").read_text())
         assert collected["host"] == host.name and collected["clock"]["uncertainty_s"] >= 0
@@ -135,5 +141,4 @@ def test_unreachable_host_fails_clearly_and_leaves_no_run_record(one_host, deplo
     # Nothing started anywhere and nothing recorded on the controller.
     assert not (deployment.runs_dir / "never").exists()
     assert not (deployment.runs_dir / "latest").exists()
-    remote = deployment.ssh(host, "test -e ~/stallscope-runs/never && echo present || echo absent")
-    assert remote.stdout.strip() == "absent", remote
+    assert not deployment.remote(host).file(f"{host.home}/stallscope-runs/never").exists
