@@ -24,6 +24,7 @@ import ansible_runner
 import testinfra
 import yaml
 
+from tests.playbook_events import messages
 from tests.testhosts import HostSet, TestHost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,15 +112,8 @@ class Result:
 
     @property
     def messages(self) -> list[str]:
-        """Every task result's msg (debug lines, failures, unreachable reasons), in order."""
-        found = []
-        for event in self.events:
-            result = event.get("event_data", {}).get("res", {})
-            for item in [result, *result.get("results", [])]:
-                if isinstance(item, dict) and "msg" in item:
-                    message = item["msg"]
-                    found += [str(line) for line in message] if isinstance(message, list) else [str(message)]
-        return found
+        """Every task result's msg, in order."""
+        return messages(self.events)
 
     @property
     def text(self) -> str:

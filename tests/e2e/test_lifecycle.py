@@ -86,6 +86,7 @@ def test_three_hosts_run_is_collected_from_each_and_correlated(three_hosts, depl
     # Still the shared client's bottleneck, seen across hosts.
     assert report["diagnosis"] == "frontend_queue_saturation", report["findings"]
     correlation = report["correlation"]
+    assert correlation["note"], correlation
     (pair,) = [pair for pair in correlation["host_pairs"]
                if (pair["client_host"], pair["server_host"]) == (orchestrator.name, inference.name)]
     assert pair["updates"] >= STEPS - 2  # the reset and the updates past the async barrier
