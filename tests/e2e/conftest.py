@@ -2,9 +2,7 @@
 clone, a wheelhouse for their offline install, test host sets, and deployments that are stopped at
 the end of each test."""
 
-import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -38,15 +36,6 @@ def sim_wheelhouse():
         pytest.skip(f"no wheelhouse for the test hosts: {error}")
 
 
-@pytest.fixture(scope="session")
-def ansible_on_path():
-    """ansible-runner starts ansible-playbook from PATH: take this interpreter's."""
-    previous = os.environ["PATH"]
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), previous])
-    yield
-    os.environ["PATH"] = previous
-
-
 def _host_set(testhosts, project_repo, count):
     host_set = testhosts.create(count)
     for host in host_set.hosts:
@@ -77,7 +66,7 @@ def shared_output_dir(public_dir, request):
 
 
 @pytest.fixture
-def deploy(tmp_path, project_repo, sim_wheelhouse, ansible_on_path):
+def deploy(tmp_path, project_repo, sim_wheelhouse):
     """Factory: deploy(host_set, placement, profile_vars) -> harness.Deployment. Every run the test
     launched is stopped at the end and the test hosts' tmux server ended."""
     made = []
