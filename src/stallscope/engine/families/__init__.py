@@ -7,9 +7,9 @@ many lines), event(match) -> event dict | None and parse(text) -> event dict | N
 both raising base.MalformedLine for an event's shape with unreadable fields.
 """
 
-from . import prime_rl
+from . import dask, prime_rl
 from .base import MalformedLine
 
-FAMILIES = [prime_rl]
+FAMILIES = [prime_rl, dask]
 
 __all__ = ["FAMILIES", "MalformedLine"]
