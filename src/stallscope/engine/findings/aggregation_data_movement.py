@@ -44,11 +44,11 @@ def evaluate(ctx):
         sentences.append(
             f"{dask['split_trials']} of {dask['trials_with_two_or_more_targets']} trials with two or more targets "
             f"({split:.0f}%) ran their targets' aggregations on different workers, so the same replicates travelled "
-            f"to each ({severities['split']}: warning >= {thresholds['split_agg_pct']['warning']:g}%).")
+            f"to each ({severities['split']}; warning from {thresholds['split_agg_pct']['warning']:g}%).")
     sentences.append(
         f"Each aggregation received a median {payload_stats['p50']:.2f} MB of inline payload (largest single output "
-        f"{largest['max']:.1f} KB) ({severities['payload']}: warning >= "
-        f"{thresholds['agg_total_inline_mb']['warning']:g} MB, critical > {thresholds['agg_total_inline_mb']['critical']:g} MB).")
+        f"{largest['max']:.1f} KB) ({severities['payload']}; warning from "
+        f"{thresholds['agg_total_inline_mb']['warning']:g} MB, critical above {thresholds['agg_total_inline_mb']['critical']:g} MB).")
     if ratio is not None:
         sentences.append(f"Aggregation median {ms(agg['p50'])} is {ratio:.2f} x the simulation median {ms(sim['p50'])} "
                          f"({severities['ratio']}).")
