@@ -47,6 +47,8 @@ def add_parser(commands, number_types) -> None:
                      help="wait for this many Dask workers before the first trial (default %(default)s)")
     sub.add_argument("--wait-workers-s", type=positive_float, default=60.0,
                      help="how long to wait for the scheduler and the workers (default %(default)s)")
+    sub.add_argument("--trial-timeout-s", type=positive_float, default=600.0,
+                     help="a trial not done within this long fails and is cancelled (default %(default)s)")
     sub.add_argument("--targets", type=_targets, default=("incidence", "prevalence"),
                      help="calibration targets, comma-separated: one target or two is test B (default incidence,prevalence)")
     sub.add_argument("--aggregation", choices=["per-target", "multi-target", "none"], default="per-target",
@@ -98,5 +100,6 @@ def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
         n_replicates=ns.n_replicates, sim_cpu_ms=ns.sim_cpu_ms, agg_cpu_ms=ns.agg_cpu_ms, n_outputs=ns.n_outputs,
         output_kb=ns.output_kb, sim_leak_mb=ns.sim_leak_mb, threads=ns.threads, max_trials=ns.max_trials,
         duration_s=ns.duration_s, workers=ns.workers, wait_workers_s=ns.wait_workers_s,
+        trial_timeout_s=ns.trial_timeout_s,
         perf_report_dir=perf_report_dir, seed=ns.seed)
     return run_calibration(config)

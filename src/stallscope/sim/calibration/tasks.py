@@ -54,7 +54,9 @@ def simulate(param_id: str, params: dict, seed: int, *, cpu_ms: float, n_outputs
     started = time.perf_counter()
     burn_cpu(cpu_ms)
     if leak_mb:
-        _LEAKED.append(bytearray(b"\x01" * int(leak_mb * 1e6)))  # written, so resident
+        leaked = bytearray(int(leak_mb * 1e6))
+        leaked[::4096] = b"\x01" * len(range(0, len(leaked), 4096))  # one write per page: resident, no copy
+        _LEAKED.append(leaked)
     rng = random.Random(f"{param_id}-{seed}")
     size = int(output_kb * 1024)
     outputs = {f"output_{index}": rng.randbytes(size) for index in range(n_outputs)}

@@ -53,6 +53,7 @@ class CalibrationConfig:
     duration_s: float | None = None
     workers: int = 1
     wait_workers_s: float = 60.0
+    trial_timeout_s: float = 600.0
     perf_report_dir: Path | None = None
     seed: int = 0
 
@@ -92,7 +93,7 @@ def run_trial(client, config: CalibrationConfig, param_id: str, params: dict) ->
         for seed in range(config.n_replicates)
     ]
     if config.aggregation == "none":
-        client.gather(sims)
+        _gather(client, sims, config.trial_timeout_s)
         return None
     options = {"pure": False}
     if config.aggregation_resource:
@@ -108,9 +109,22 @@ def run_trial(client, config: CalibrationConfig, param_id: str, params: dict) ->
                               **options)
                 for target in config.targets]
     losses = {}
-    for result in client.gather(aggs):
+    for result in _gather(client, aggs, config.trial_timeout_s):
         losses.update(result)
     return sum(losses.values())
+
+
+def _gather(client, futures, timeout_s):
+    """The futures' results; a trial that is not done within timeout_s (workers paused or dying
+    over and over) is cancelled and fails with TimeoutError."""
+    from distributed import wait
+
+    try:
+        wait(futures, timeout=timeout_s)
+    except TimeoutError:
+        client.cancel(futures)
+        raise TimeoutError(f"trial not done within --trial-timeout-s {timeout_s:g}") from None
+    return client.gather(futures)
 
 
 def _holder_of_most_bytes(client, sims) -> str:
