@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: help venv system-deps test unit demo clean
 
 help:
-	@echo "make demo   run the simulated prime-rl stack on this machine and print a diagnosis"
+	@echo "make demo   run the simulated prime-rl stack on this machine with the playbooks and print its diagnosis"
 	@echo "make test   install what is missing, then run every test"
 
 $(VENV)/.installed: pyproject.toml
@@ -27,10 +27,16 @@ unit: venv
 test: venv system-deps
 	$(PY) -m pytest -q
 
+# The main job on the embedded default: the simulated prime-rl stack on this machine, started by
+# run_experiment.yml, left to finish, stopped cleanly, collected and diagnosed.
 demo: venv system-deps
-	rm -rf demo
-	$(BIN)/stallscope-sim all --out demo/run
-	$(BIN)/stallscope analyze demo/run --out demo/analysis
+	$(BIN)/ansible-playbook playbooks/run_experiment.yml
+	$(BIN)/ansible-playbook playbooks/status.yml -e wait=true
+	$(BIN)/ansible-playbook playbooks/stop_experiment.yml
+	$(BIN)/ansible-playbook playbooks/collect_and_analyze.yml
+	@echo
+	@awk '/^## Findings/ {exit} {print}' runs/latest/analysis/SUMMARY.md
+	@echo "Full report: runs/latest/analysis/SUMMARY.md"
 
 clean:
-	rm -rf demo .pytest_cache
+	rm -rf .pytest_cache

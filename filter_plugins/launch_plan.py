@@ -22,7 +22,7 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 COMPONENT_KEYS = {"name", "group", "start_order", "command", "chdir", "environment", "secrets",
-                  "listen", "health", "log", "stop"}
+                  "listen", "health", "log", "stop", "service"}
 DEFAULT_STOP = {"signals": ["INT", "TERM", "KILL"], "timeout": 10}
 DEFAULT_HEALTH = {"status": 200, "timeout": 60}
 
@@ -162,6 +162,9 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
             "chdir": _render(component.get("chdir") or run["dir"], local, where + ".chdir"),
             "environment": {key: str(value) for key, value in environment.items()},
             "secrets": list(component.get("secrets") or []),
+            # A service runs until it is stopped; the others are jobs, and the run is over when
+            # every job has ended.
+            "service": bool(component.get("service", False)),
             "listen": own or None,
             "health": health or None,
             "log": "logs/" + (component.get("log") or name + ".log"),

@@ -1,6 +1,6 @@
 # Copyright: stallscope contributors
 # Apache License 2.0 (see pyproject.toml)
-"""Jinja filters for stallscope's templates and messages: durations, percentiles, severities.
+"""Jinja filters for stallscope's templates and messages: durations, percentiles, severities, findings.
 
 Documented in the sidecar files <filter>.yml next to this one (ansible-doc -t filter <filter>).
 """
@@ -68,8 +68,20 @@ def severity_badge(severity, style="text"):
     return badges[key]
 
 
+def finding_line(finding, style="text"):
+    """A finding as one line of a message: '[CRITICAL] <summary>'."""
+    if not isinstance(finding, dict) or "severity" not in finding or "summary" not in finding:
+        raise AnsibleFilterError(f"finding_line needs a finding with severity and summary, got {finding!r}")
+    return f"{severity_badge(finding['severity'], style)} {finding['summary']}"
+
+
 class FilterModule:
     """stallscope's filters."""
 
     def filters(self):
-        return {"duration_ms": duration_ms, "percentile": percentile, "severity_badge": severity_badge}
+        return {
+            "duration_ms": duration_ms,
+            "percentile": percentile,
+            "severity_badge": severity_badge,
+            "finding_line": finding_line,
+        }

@@ -99,7 +99,6 @@ snapshot:
 """
 
 import hashlib
-import io
 import os
 import shutil
 import subprocess

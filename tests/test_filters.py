@@ -77,3 +77,11 @@ def test_filters_in_a_template_through_ansible(tmp_path, monkeypatch):
     assert run.rc == 0, run.stdout.read()
     [message] = [e["event_data"]["res"]["msg"] for e in run.events if e["event"] == "runner_on_ok"]
     assert message == "2 min 5 s|2.0|[WARNING]"
+
+
+def test_finding_line():
+    finding = {"id": "checkpoint_stall", "severity": "warning", "summary": "The orchestrator waits."}
+    assert filters.finding_line(finding) == "[WARNING] The orchestrator waits."
+    assert filters.finding_line(finding, "emoji").startswith("\U0001F7E1 ")
+    with pytest.raises(AnsibleFilterError, match="severity and summary"):
+        filters.finding_line({"id": "x"})

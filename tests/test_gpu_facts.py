@@ -1,7 +1,5 @@
 """library/gpu_facts.py run for real against a fake nvidia-smi that replays recorded output."""
 
-import importlib.util
-import json
 import os
 import shutil
 import sys
@@ -9,20 +7,13 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+from tests.module_harness import run_module
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "nvidia-smi"
 
 
-def load_module():
-    spec = importlib.util.spec_from_file_location("gpu_facts", REPO / "library" / "gpu_facts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_facts = load_module()
 
 
 def fake_bin(tmp_path, scenario):
@@ -34,12 +25,8 @@ def fake_bin(tmp_path, scenario):
     return bin_dir
 
 
-def run_module(capsys, args=None):
-    with patch_module_args(args or {}), pytest.raises(SystemExit) as exit_info:
-        gpu_facts.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc_of_module"] = exit_info.value.code
-    return result
+def run_gpu_facts(args=None):
+    return run_module("gpu_facts", args or {})
 
 
 @pytest.fixture
@@ -49,10 +36,10 @@ def on_path(tmp_path, monkeypatch):
     return put
 
 
-def test_two_a100_with_a_process_holding_memory(on_path, capsys):
+def test_two_a100_with_a_process_holding_memory(on_path):
     on_path("a100x2")
-    result = run_module(capsys)
-    assert result["rc_of_module"] == 0 and not result.get("failed")
+    result = run_gpu_facts()
+    assert not result.get("failed")
     assert result["gpu_present"] is True and result["gpu_count"] == 2
     assert result["gpu_models"] == ["NVIDIA A100-SXM4-80GB"]
     assert result["gpu_memory_total_mib"] == 81920
@@ -66,39 +53,39 @@ def test_two_a100_with_a_process_holding_memory(on_path, capsys):
     assert result["changed"] is False
 
 
-def test_eight_h100_processes_map_to_their_gpus(on_path, capsys):
+def test_eight_h100_processes_map_to_their_gpus(on_path):
     on_path("h100x8")
-    result = run_module(capsys)
+    result = run_gpu_facts()
     assert result["gpu_count"] == 8 and result["gpu_memory_total_mib"] == 81559
     assert result["gpu_models"] == ["NVIDIA H100 80GB HBM3"]
     assert [p["gpu_index"] for p in result["gpu_processes"]] == [0, 1, 2, 3, 4, 5, 6]
     assert {p["process_name"] for p in result["gpu_processes"][:4]} == {f"VLLM::Worker_TP{i}" for i in range(4)}
 
 
-def test_no_nvidia_smi_means_no_gpu_not_a_failure(tmp_path, monkeypatch, capsys):
+def test_no_nvidia_smi_means_no_gpu_not_a_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = run_module(capsys)
-    assert result["rc_of_module"] == 0 and not result.get("failed")
+    result = run_gpu_facts()
+    assert not result.get("failed")
     assert result["gpu_present"] is False and result["gpu_count"] == 0 and result["nvidia_smi_path"] is None
 
 
-def test_driver_failure_is_a_clear_failure(on_path, capsys):
+def test_driver_failure_is_a_clear_failure(on_path):
     on_path("driver-failure")
-    result = run_module(capsys)
+    result = run_gpu_facts()
     assert result["failed"] is True and result["rc"] == 9
     assert "failed (exit 9): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." in result["msg"]
     assert "Fix the NVIDIA driver on the host" in result["msg"]
 
 
-def test_explicit_path_and_unexpected_output(tmp_path, capsys):
+def test_explicit_path_and_unexpected_output(tmp_path):
     bin_dir = fake_bin(tmp_path, "a100x2")
-    assert run_module(capsys, {"nvidia_smi_path": str(bin_dir / "nvidia-smi")})["gpu_count"] == 2
+    assert run_gpu_facts({"nvidia_smi_path": str(bin_dir / "nvidia-smi")})["gpu_count"] == 2
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "query-gpu.out").write_text("index, name\n0, NVIDIA A100\n")
     (bin_dir / "fixture").unlink()
     (bin_dir / "fixture").symlink_to(garbage)
-    result = run_module(capsys, {"nvidia_smi_path": str(bin_dir / "nvidia-smi")})
+    result = run_gpu_facts({"nvidia_smi_path": str(bin_dir / "nvidia-smi")})
     assert result["failed"] is True
     assert "--query-gpu line 1 is not 'index,name,memory.total,memory.used,driver_version,uuid'" in result["msg"]
 

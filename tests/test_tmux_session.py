@@ -122,8 +122,8 @@ def test_crash_is_reported_with_its_exit_code_and_restarted_only_when_asked(tmux
 
 def test_stop_escalates_from_int_to_term_to_kill(tmux):
     # Handles INT by flushing a last line: stopped by the first signal.
-    graceful = tmux.start("graceful", "trap 'echo last line; exit 0' INT; echo ready; "
-                                      "while :; do sleep 0.1; done")
+    tmux.start("graceful", "trap 'echo last line; exit 0' INT; echo ready; "
+                           "while :; do sleep 0.1; done")
     assert wait_for(lambda: "ready" in (tmux.tmp / "graceful.log").read_text())
     stopped = tmux.module(session="run1", window="graceful", state="stopped", stop_timeout=5)
     assert stopped["changed"] and stopped["stopped_by"] == "INT"

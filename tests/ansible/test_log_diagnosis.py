@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from module_harness import REPO, run_adhoc
+from tests.module_harness import REPO, run_adhoc
 
 TWO_HOSTS = REPO / "tests/engine/fixtures/two_hosts"
 

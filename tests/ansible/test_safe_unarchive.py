@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from module_harness import run_module
+from tests.module_harness import run_module
 
 
 def make_tar(path: Path, members: dict[str, bytes], compression: str = "gzip") -> Path:

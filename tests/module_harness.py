@@ -1,4 +1,5 @@
-"""Runs one of the project's Ansible modules in-process, as Ansible would, and returns its result."""
+"""Runs the project's Ansible modules as Ansible would (in-process with patched arguments, or through
+the `ansible` command) and returns their results."""
 
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ from pathlib import Path
 
 from ansible.module_utils.testing import patch_module_args
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
+LIBRARY = Path(__file__).resolve().parents[1] / "library"
+
+
+def load_library_module(name: str):
+    """library/<name>.py as a Python module."""
+    spec = importlib.util.spec_from_file_location(f"stallscope_test_{name}", LIBRARY / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_module(name: str, args: dict, check_mode: bool = False) -> dict:
     """Returns the module's JSON result; `failed` is set when it called fail_json."""
-    spec = importlib.util.spec_from_file_location(f"stallscope_test_{name}", LIBRARY / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_library_module(name)
     stdout = io.StringIO()
     with patch_module_args({**args, "_ansible_check_mode": check_mode}), contextlib.redirect_stdout(stdout):
         try:

@@ -1,0 +1,131 @@
+"""Measures what run_experiment.yml adds to the components' own start-up on a provisioned host.
+
+    python bench/launch_overhead.py --repeat 3 [--runs-dir /tmp/stallscope-launch-bench]
+
+Baseline: the simulated inference server started directly, timed from exec to its first healthy
+`GET /health` (the components' own start-up; trainer and orchestrator have no health check and are
+not waited for). Then `ansible-playbook playbooks/run_experiment.yml` on the embedded default
+(localhost, already provisioned by an untimed first run), timed from exec until it returns, i.e. all
+components started and healthy; each run is stopped afterwards. Overhead = playbook time minus the
+baseline. Prints Markdown with the medians, the per-role time from ansible-runner's task events and
+the machine it ran on. Nothing is written in the repository or the user's run root: the controller's
+record and the host's run directories go under --runs-dir, removed at the end.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import ansible_runner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def inference_startup_s():
+    """Seconds from exec of `stallscope-sim inference` to its first healthy /health."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/health"
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "stallscope.sim", "inference", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                if server.poll() is not None:
+                    sys.exit("bench: the inference server exited before it was healthy")
+                time.sleep(0.02)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def playbook(name, runs_dir, private_dir, extravars=None):
+    """(wall seconds, seconds per role) of one ansible-playbook run through ansible-runner."""
+    starts, per_role = {}, defaultdict(float)
+
+    def on_event(event):
+        data = event.get("event_data", {})
+        key = (data.get("task_uuid"), data.get("host"))
+        if event["event"] == "runner_on_start":
+            starts[key] = time.perf_counter()
+        elif event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_skipped") and key in starts:
+            per_role[data.get("role") or "(play)"] += time.perf_counter() - starts.pop(key)
+        return True
+
+    start = time.perf_counter()
+    result = ansible_runner.run(
+        private_data_dir=str(private_dir), project_dir=str(REPO), playbook=f"playbooks/{name}",
+        inventory=str(REPO / "inventory" / "localhost.yml"),
+        extravars={"stallscope_runs_dir": str(runs_dir / "controller"),
+                   "stallscope_run_root": str(runs_dir / "host"), **(extravars or {})},
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}, event_handler=on_event, quiet=True)
+    elapsed = time.perf_counter() - start
+    if result.rc != 0:
+        sys.exit(f"bench: {name} failed (rc {result.rc}); see {private_dir}/artifacts")
+    return elapsed, dict(per_role)
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"{os.cpu_count()} CPUs ({model}), {memory_kb / 2**20:.0f} GB RAM, load {os.getloadavg()[0]:.2f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "stallscope-launch-bench")
+    args = parser.parse_args()
+    shutil.rmtree(args.runs_dir, ignore_errors=True)
+    args.runs_dir.mkdir(parents=True)
+    private_dir = args.runs_dir / "runner"
+    private_dir.mkdir()
+
+    baseline = [inference_startup_s() for _ in range(args.repeat)]
+    # An untimed first run provisions the host (and warms caches); then the timed ones.
+    walls, roles = [], defaultdict(list)
+    for attempt in range(args.repeat + 1):
+        run_id = f"launch-bench-{attempt}"
+        wall, per_role = playbook("run_experiment.yml", args.runs_dir, private_dir, {"run_id": run_id})
+        playbook("stop_experiment.yml", args.runs_dir, private_dir, {"run_id": run_id})
+        if attempt:
+            walls.append(wall)
+            for role, seconds in per_role.items():
+                roles[role].append(seconds)
+
+    start_up, wall = statistics.median(baseline), statistics.median(walls)
+    print(f"Machine: {machine()}\n")
+    print("| what | median s | runs (s) |\n| --- | ---: | --- |")
+    print(f"| inference start-up alone (exec to healthy) | {start_up:.2f} | {', '.join(f'{b:.2f}' for b in baseline)} |")
+    print(f"| run_experiment.yml (to all components healthy) | {wall:.2f} | {', '.join(f'{w:.2f}' for w in walls)} |")
+    print(f"| **overhead** (playbook minus start-up) | **{wall - start_up:.2f}** | |")
+    print("\nTime in each role's tasks (median of the timed runs):\n")
+    print("| role | median s |\n| --- | ---: |")
+    for role, seconds in sorted(roles.items(), key=lambda item: -statistics.median(item[1])):
+        print(f"| {role} | {statistics.median(seconds):.2f} |")
+    shutil.rmtree(args.runs_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
