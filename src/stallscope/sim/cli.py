@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import inference, orchestrator, runner, trainer
+from . import runner
 from .calibration import cli as calibration_cli
 from .errors import SimError, run_until_signal
 from .layout import ensure_writable_dir
@@ -147,6 +147,9 @@ def check(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
 
 
 def run_component(ns: argparse.Namespace) -> int:
+    # Imported here: the RL components need the `sim` extra, which `calibrate` (the `dask` extra) does not.
+    from . import inference, orchestrator, trainer
+
     if ns.command == INFERENCE:
         return inference.serve(ns.host, ns.port, inference.EngineConfig(
             tokens_per_s=ns.tokens_per_s, chunk_tokens=ns.chunk_tokens, len_min=ns.len_min,
