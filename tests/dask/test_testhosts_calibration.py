@@ -78,6 +78,7 @@ class Experiments:
                                         "dask_workers": {"hosts": {name: None for name in workers}}}
         self.inventory = tmp_path / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump(inventory))
+        self.checked_out = False
         repo = source_repo(shared)
         for host in self.hosts:
             # The repository belongs to root: git refuses it unless the test user trusts it.
@@ -91,7 +92,9 @@ class Experiments:
             "preflight_min_free_gb": 1,
             "checkout_repo_url": str(repo),
             "checkout_dest": "/home/{{ ansible_user }}/stallscope-src",
-            "checkout_install_command": "python3 -m venv .venv && .venv/bin/pip install -q '.[dask]'",
+            # --no-compile: byte-compiling every module of numpy, pandas and bokeh takes longer than
+            # installing them; Python compiles what it imports.
+            "checkout_install_command": "python3 -m venv .venv && .venv/bin/pip install -q --no-compile '.[dask]'",
             "checkout_lock_files": ["pyproject.toml"],
             "checkout_wheelhouse_dir": str(wheelhouse()),
             # Each run replaces the previous one's scheduler and workers.
@@ -99,6 +102,7 @@ class Experiments:
         }
 
     def play(self, playbook: str, **extravars):
+        started = time.monotonic()
         private = self.tmp / "runner"
         private.mkdir(exist_ok=True)
         runner = ansible_runner.run(
@@ -109,12 +113,17 @@ class Experiments:
         if runner.rc != 0:
             failures = [event["stdout"] for event in runner.events if event.get("event") == "runner_on_failed"]
             pytest.fail(f"{playbook} failed:\n" + "\n".join(failures)[-6000:])
+        with open(self.tmp / "durations.txt", "a") as log:
+            log.write(f"{playbook} {extravars.get('run_id')} {time.monotonic() - started:.1f}\n")
         return output
 
     def run(self, run_id: str, **profile_vars) -> dict:
         """run_experiment.yml, the job's end, collect_and_analyze.yml; the run's report."""
         variables = {"dask_python": "{{ checkout_dest }}/.venv/bin/python", "dask_pythonpath": "", **profile_vars}
-        self.play("run_experiment.yml", run_id=run_id, stallscope_profile_vars=variables)
+        # The first run checks the code out and installs it on every host; later runs use it as is.
+        checkout = {} if not self.checked_out else {"checkout_repo_url": ""}
+        self.play("run_experiment.yml", run_id=run_id, stallscope_profile_vars=variables, **checkout)
+        self.checked_out = True
         scheduler = self.hosts[0]
         exit_file = Path(scheduler.home) / "stallscope-runs" / run_id / "logs" / "calibration.exit"
         end = time.monotonic() + 240
@@ -138,9 +147,7 @@ def experiments(testhosts, tmp_path_factory):
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     try:
         setup = Experiments(host_set, tmp_path_factory.mktemp("dask-e2e"), shared)
-        yield setup
-        if setup.runs.joinpath("latest").exists():
-            setup.play("stop_experiment.yml")
+        yield setup  # destroying the hosts below ends every process of their users
     finally:
         shutil.rmtree(shared, ignore_errors=True)
         testhosts.destroy(host_set.prefix)
@@ -207,11 +214,12 @@ def test_multi_target_variant_is_compared_with_the_per_target_one(experiments, p
 
 
 def test_workers_past_their_memory_limit_are_memory_pressure(experiments, multi_target):
-    # 200 MB left behind by each simulation in a worker limited to 400 MB: the nanny restarts it
-    # (past 95%), the simulation runs again elsewhere and the trial ends as KilledWorker or times out.
-    report = experiments.run("memory", nworkers=2, memory_limit="400MB", n_replicates=2, max_trials=1,
+    # Each simulation leaves behind more than its worker's whole memory limit: the nanny restarts the
+    # worker (past 95%), the simulation runs again elsewhere, and the trial ends as KilledWorker or
+    # times out.
+    report = experiments.run("memory", nworkers=2, memory_limit="250MB", n_replicates=2, max_trials=1,
                              aggregation="none", perf_report="0", wait_workers_s=90,
-                             calibration_args="--sim-leak-mb 200 --threads 1 --trial-timeout-s 30")
+                             calibration_args="--sim-leak-mb 250 --threads 1 --trial-timeout-s 15")
     assert report["diagnosis"] == "memory_pressure" and report["severity"] == "critical"
     memory = report["dask"]["memory"]
     assert memory["restart"] >= 1 and set(memory["by_host"]) <= {host.name for host in experiments.hosts[1:]}

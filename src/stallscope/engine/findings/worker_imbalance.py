@@ -4,11 +4,16 @@ from ..thresholds import classify
 from .common import finding
 
 ID = "worker_imbalance"
+# Below this many tasks per worker, who got more is chance (a trial of 2 sims on 4 workers), not imbalance.
+MIN_TASKS_PER_WORKER = 5
 
 
 def evaluate(ctx):
     dask = ctx["dask"]
     if dask is None or dask["worker_busy_imbalance"] is None:
+        return None
+    tasks = sum(worker["sims"] + worker["aggs"] for worker in dask["workers"])
+    if tasks < MIN_TASKS_PER_WORKER * len(dask["workers"]):
         return None
     row = ctx["thresholds"]["worker_busy_imbalance"]
     ratio = dask["worker_busy_imbalance"]
