@@ -74,8 +74,14 @@ class Experiments:
         self.runs = tmp_path / "runs"
         inventory = yaml.safe_load(host_set.inventory.read_text())
         scheduler, *workers = [host.name for host in self.hosts]
-        inventory["all"]["children"] = {"dask_scheduler": {"hosts": {scheduler: None}},
-                                        "dask_workers": {"hosts": {name: None for name in workers}}}
+        # --no-compile: byte-compiling every module of numpy and bokeh takes longer than installing
+        # them; Python compiles what it imports. Workers need no bokeh (only the scheduler host
+        # writes the performance report).
+        install = "python3 -m venv .venv && .venv/bin/pip install -q --no-compile "
+        inventory["all"]["children"] = {
+            "dask_scheduler": {"hosts": {scheduler: None}, "vars": {"checkout_install_command": install + "'.[dask]'"}},
+            "dask_workers": {"hosts": {name: None for name in workers},
+                             "vars": {"checkout_install_command": install + ". 'dask[distributed]'"}}}
         self.inventory = tmp_path / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump(inventory))
         self.checked_out = False
@@ -92,9 +98,6 @@ class Experiments:
             "preflight_min_free_gb": 1,
             "checkout_repo_url": str(repo),
             "checkout_dest": "/home/{{ ansible_user }}/stallscope-src",
-            # --no-compile: byte-compiling every module of numpy, pandas and bokeh takes longer than
-            # installing them; Python compiles what it imports.
-            "checkout_install_command": "python3 -m venv .venv && .venv/bin/pip install -q --no-compile '.[dask]'",
             "checkout_lock_files": ["pyproject.toml"],
             "checkout_wheelhouse_dir": str(wheelhouse()),
             # Each run replaces the previous one's scheduler and workers.
