@@ -9,7 +9,7 @@ timestamp (`ts`), which gives the run's span and so its trials per minute.
 
 import re
 
-from .base import MalformedLine, fields, line_timestamp, number
+from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "dask"
 TAGS = (b"SIM_TIMING:", b"AGG_TIMING:", b"memory usage. Pausing worker", b"memory usage. Resuming worker",
@@ -39,7 +39,7 @@ def event(match):
     """The event of one EVENT match as a flat dict (str or ASCII-bytes match). Raises MalformedLine."""
     groups = {key: (value.decode("ascii") if isinstance(value, bytes) else value)
               for key, value in match.groupdict().items() if value is not None}
-    parsed = {"ts": _timestamp(match)}
+    parsed = {"ts": match_timestamp(match)}
     timing = groups.get("timing")
     if timing:
         values = fields(groups["rest"])
@@ -74,10 +74,3 @@ def event(match):
     else:
         parsed.update(event="worker.start", worker=groups["started"].strip("'\""))
     return parsed
-
-
-def _timestamp(match):
-    text, start = match.string, match.start()
-    if isinstance(text, str):
-        return line_timestamp(text[text.rfind("\n", 0, start) + 1 : start])
-    return line_timestamp(text[text.rfind(b"\n", 0, start) + 1 : start].decode("ascii"))
