@@ -44,14 +44,13 @@ def evaluate(ctx):
         sentences.append(
             f"{dask['split_trials']} of {dask['trials_with_two_or_more_targets']} trials with two or more targets "
             f"({split:.0f}%) ran their targets' aggregations on different workers, so the same replicates travelled "
-            f"to each ({severities['split']}; warning from {thresholds['split_agg_pct']['warning']:g}%).")
+            f"to each ({severities['split']} against {_levels(thresholds['split_agg_pct'], '%')}).")
     sentences.append(
         f"Each aggregation received a median {payload_stats['p50']:.2f} MB of inline payload (largest single output "
-        f"{largest['max']:.1f} KB) ({severities['payload']}; warning from "
-        f"{thresholds['agg_total_inline_mb']['warning']:g} MB, critical above {thresholds['agg_total_inline_mb']['critical']:g} MB).")
+        f"{largest['max']:.1f} KB) ({severities['payload']} against {_levels(thresholds['agg_total_inline_mb'], ' MB')}).")
     if ratio is not None:
         sentences.append(f"Aggregation median {ms(agg['p50'])} is {ratio:.2f} x the simulation median {ms(sim['p50'])} "
-                         f"({severities['ratio']}).")
+                         f"({severities['ratio']} against {_levels(thresholds['agg_sim_ratio'], '')}).")
     report = dask.get("perf_report")
     if report and report.get("transfer_share") is not None:
         times = report["time_s"]
@@ -74,3 +73,8 @@ def evaluate(ctx):
     recommendation = ("; ".join(fixes).capitalize() + "; then check with `stallscope compare` that trials per minute "
                       "rose and the split-aggregation rate fell.")
     return finding(ID, severity, summary, evidence, recommendation)
+
+
+def _levels(row, unit):
+    """`30% / 60%`: a row's warning and critical levels."""
+    return f"{row['warning']:g}{unit} / {row['critical']:g}{unit}"
