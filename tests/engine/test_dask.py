@@ -149,3 +149,13 @@ def test_outputs_and_compare_show_the_seed_5d_figures(tmp_path):
                           str(tmp_path / "multi-target")], capture_output=True, text=True,
                          env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")})
     assert cli.returncode == 0 and "## A/B (seed 004 section 5D)" in cli.stdout
+
+
+@pytest.mark.parametrize("colour", ["", "\x1b[32m"])
+def test_mixed_prime_rl_and_dask_lines_are_both_read(tmp_path, colour):
+    # A combined log (kubectl logs of several pods); with ANSI colour the careful path reads it.
+    text = trials(split=0).replace("SIM_TIMING", colour + "SIM_TIMING") + (
+        f"11:22:20    INFO {colour}[gen] batch.done completions=8 dur_ms=1200 inflight=4 t=5.0\n")
+    report = analyze([write(tmp_path, "run", text)])
+    assert report["profile"] == "dask+prime-rl"
+    assert report["metrics"]["sim_duration_ms"]["count"] == 8 and report["metrics"]["gen_dur_ms"]["count"] == 1
