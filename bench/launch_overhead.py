@@ -97,6 +97,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "stallscope-launch-bench")
     args = parser.parse_args()
+    # ansible-runner looks for ansible-playbook on PATH: this interpreter's, as in the tests.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     shutil.rmtree(args.runs_dir, ignore_errors=True)
     args.runs_dir.mkdir(parents=True)
     private_dir = args.runs_dir / "runner"

@@ -315,11 +315,18 @@ if [ -n "$log_file" ]; then
   # Show this run's output in the pane for whoever attaches; tail ends with the command.
   tail -c "+$((log_offset + 1))" -F --pid="$child" -- "$log_file" 2>/dev/null &
 fi
-# A trapped signal interrupts wait; wait again until the command itself has ended.
+# A trapped signal interrupts wait (status above 128). Wait again while the command runs; when it
+# ended meanwhile, one more wait returns its own status (bash keeps it), or 127 once it was
+# already returned.
 while :; do
   wait "$child"
   status=$?
-  kill -0 "$child" 2>/dev/null || break
+  [ "$status" -gt 128 ] || break
+  kill -0 "$child" 2>/dev/null && continue
+  wait "$child"
+  last=$?
+  [ "$last" -eq 127 ] || status=$last
+  break
 done
 printf '%s\n' "$status" >"$exit_file.tmp" && mv -f -- "$exit_file.tmp" "$exit_file"
 exit "$status"

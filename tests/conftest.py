@@ -1,5 +1,9 @@
 """Shared fixtures."""
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests import testhosts as testhosts_lib
@@ -15,3 +19,10 @@ def testhosts(tmp_path_factory):
     factory = testhosts_lib.TestHostsFactory(tmp_path_factory.mktemp("testhosts"))
     yield factory
     factory.destroy_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def venv_tools_on_path():
+    """ansible-runner, molecule and the tests' subprocesses find ansible-playbook, ansible and
+    molecule on PATH: this interpreter's, whether or not its virtualenv is activated."""
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import ansible_runner
@@ -92,9 +91,7 @@ def test_explicit_path_and_unexpected_output(tmp_path):
 
 def run_through_ansible(tmp_path, monkeypatch, scenario, cmdline=""):
     """The real path: Ansible, driven by ansible-runner, finding library/ through the repo's ansible.cfg."""
-    # ansible-runner runs the `ansible` next to this interpreter (the virtualenv's bin may not be on PATH).
-    path = [str(fake_bin(tmp_path, scenario)), str(Path(sys.executable).parent), os.environ["PATH"]]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.setenv("PATH", os.pathsep.join([str(fake_bin(tmp_path, scenario)), os.environ["PATH"]]))
     (tmp_path / "runner").mkdir()
     run = ansible_runner.run(
         private_data_dir=str(tmp_path / "runner"), host_pattern="localhost", module="gpu_facts",

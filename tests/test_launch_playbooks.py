@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.playbook_events import messages
+
 ansible_runner = pytest.importorskip("ansible_runner")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +88,7 @@ class Controller:
             private_data_dir=str(private), project_dir=str(REPO),
             playbook=str(REPO / "playbooks" / playbook), inventory=str(self.inventory),
             extravars={**self.common, **extravars}, envvars=self.env, quiet=True)
-        return runner, "\n".join(messages(runner))
+        return runner, "\n".join(messages(runner.events))
 
 
     def tmux(self, *args):
@@ -97,22 +99,8 @@ class Controller:
         self.tmux("kill-server")
 
 
-def messages(runner):
-    """Every task result's msg (debug lines, failures), as the playbook produced them."""
-    found = []
-    for event in runner.events:
-        result = event.get("event_data", {}).get("res", {})
-        for item in [result, *result.get("results", [])]:
-            if isinstance(item, dict) and "msg" in item:
-                message = item["msg"]
-                found += message if isinstance(message, list) else [str(message)]
-    return found
-
-
 @pytest.fixture
-def controller(tmp_path, monkeypatch):
-    # ansible-runner finds ansible-playbook on PATH: this interpreter's.
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+def controller(tmp_path):
     setup = Controller(tmp_path)
     yield setup
     setup.close()

@@ -165,6 +165,16 @@ def test_unreadable_file(stallscope, tmp_path):
     assert result.code == 2 and "secret.log: cannot read: Permission denied" in result.err
 
 
+def test_file_that_fails_to_read_even_for_root(stallscope, tmp_path):
+    # Reading /proc/self/mem from offset 0 fails with EIO for every user: an unreadable input as CI
+    # (root) sees one.
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "engine.log").symlink_to("/proc/self/mem")
+    result = stallscope("analyze", tmp_path / "logs", "--out", tmp_path / "out")
+    assert result.code == 2 and "engine.log: cannot read: Input/output error" in result.err
+    assert "Traceback" not in result.err
+
+
 def test_unreadable_directory_entry(stallscope, tmp_path):
     # Readable to root too: a FIFO named like a log would block a reader; a directory named like one is walked.
     (tmp_path / "logs" / "x.log").mkdir(parents=True)
