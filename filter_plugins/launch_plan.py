@@ -107,13 +107,14 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
     components = sorted(profile["components"], key=lambda c: c.get("start_order", 0))
     hosts = _placement(components, groups, addresses, profile_name)
     context = {"run": dict(run), "controller": dict(controller or {}),
-               "host": {"name": host, "address": addresses.get(host)}}
+               "host": {"name": host, "address": addresses.get(host)},
+               "component_hosts": {name: list(members) for name, members in hosts.items()}}
     defaults = dict(profile.get("vars") or {})
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(defaults))
     _require(not unknown, f"launch_profile_vars: {unknown} are not variables of profile "
                           f"{profile_name} (it has {sorted(defaults)})")
-    reserved = sorted(set(defaults) & {"run", "controller", "host", "component", "endpoints"})
+    reserved = sorted(set(defaults) & {"run", "controller", "host", "component", "component_hosts", "endpoints"})
     _require(not reserved, f"profile {profile_name}: vars may not be named {reserved}")
     # In order, so that a variable can use the ones above it (overridden or not).
     for key, value in defaults.items():

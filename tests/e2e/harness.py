@@ -32,8 +32,9 @@ PLAYBOOKS = REPO / "playbooks"
 GROUPS = ("inference", "trainer", "orchestrator")
 # A private tmux server on the test hosts, so the teardown can end exactly what the tests started.
 TMUX_SOCKET = "stallscope-e2e"
-# Wheels for the test hosts' /usr/bin/python3; reused across sessions (rebuilt when pyproject changes).
-WHEELHOUSE = Path.home() / ".cache" / "stallscope" / "sim-wheelhouse-cp311"
+# Wheels for the test hosts' /usr/bin/python3, one directory per set of extras; reused across
+# sessions (rebuilt when pyproject changes).
+WHEELHOUSES = Path.home() / ".cache" / "stallscope"
 TARGET_PYTHON = "3.11"
 # A playbook that runs longer than this is stuck (a run here lasts well under a minute).
 PLAY_TIMEOUT_S = 600
@@ -41,34 +42,36 @@ PLAY_TIMEOUT_S = 600
 log = logging.getLogger("e2e")
 
 
-def sim_requirements() -> list[str]:
-    """What `pip install '.[sim]'` needs offline: the project's runtime and sim dependencies and its
-    build backend (pip builds the project from source on the host), read from pyproject.toml."""
+def requirements(extras: tuple[str, ...]) -> list[str]:
+    """What `pip install '.[extras]'` needs offline: the project's runtime dependencies, those of
+    the extras and its build backend (pip builds the project from source on the host), read from
+    pyproject.toml."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return sorted({*project["project"]["dependencies"],
-                   *project["project"]["optional-dependencies"]["sim"],
+    optional = project["project"]["optional-dependencies"]
+    return sorted({*project["project"]["dependencies"], *(dep for extra in extras for dep in optional[extra]),
                    *project["build-system"]["requires"], "wheel"})
 
 
-def build_wheelhouse() -> Path:
+def build_wheelhouse(extras: tuple[str, ...] = ("sim",)) -> Path:
     """Download the wheels once (cp311 binaries, this machine's platform); later sessions reuse them."""
-    requirements = sim_requirements()
-    stamp = WHEELHOUSE / "requirements.txt"
-    if stamp.is_file() and stamp.read_text().split() == requirements:
-        return WHEELHOUSE
-    WHEELHOUSE.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=WHEELHOUSE.name + ".", dir=WHEELHOUSE.parent))
+    needed = requirements(extras)
+    wheelhouse = WHEELHOUSES / f"{'-'.join(extras)}-wheelhouse-cp311"
+    stamp = wheelhouse / "requirements.txt"
+    if stamp.is_file() and stamp.read_text().split() == needed:
+        return wheelhouse
+    wheelhouse.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=wheelhouse.name + ".", dir=wheelhouse.parent))
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
          "--dest", str(partial), "--only-binary=:all:", "--python-version", TARGET_PYTHON,
-         "--implementation", "cp", *requirements], capture_output=True, text=True)
+         "--implementation", "cp", *needed], capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(partial)
-        raise RuntimeError(f"pip download of {' '.join(requirements)} failed: {proc.stderr.strip()[-800:]}")
-    (partial / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    shutil.rmtree(WHEELHOUSE, ignore_errors=True)
-    os.replace(partial, WHEELHOUSE)
-    return WHEELHOUSE
+        raise RuntimeError(f"pip download of {' '.join(needed)} failed: {proc.stderr.strip()[-800:]}")
+    (partial / "requirements.txt").write_text("\n".join(needed) + "\n")
+    shutil.rmtree(wheelhouse, ignore_errors=True)
+    os.replace(partial, wheelhouse)
+    return wheelhouse
 
 
 def make_bare_repo(parent: Path) -> Path:

@@ -5,12 +5,27 @@ import os
 
 from .errors import InputError
 from .pipeline import SCHEMA_VERSION, analyze
-from .thresholds import SUCCESS_CRITERIA
+from .thresholds import DEFAULT_THRESHOLDS, SUCCESS_CRITERIA
 
 COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
             "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "gen_completions_per_s", "inflight",
             "trunc_pct", "staleness", "untraced_requests_per_s")
+DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
+                 "event_loop_unresponsive_s")
 SHOWN = ("mean", "p50", "p95")
+# Seed 004 section 5D's A/B figures: (label, where in the report: dask section key or metric.stat).
+DASK_FIGURES = (
+    ("trials per minute", "trials_per_min"),
+    ("trials", "trials"),
+    ("sim duration p50 (ms)", "sim_duration_ms.p50"),
+    ("sim duration p95 (ms)", "sim_duration_ms.p95"),
+    ("agg duration p50 (ms)", "agg_duration_ms.p50"),
+    ("agg duration p95 (ms)", "agg_duration_ms.p95"),
+    ("split-aggregation rate (%)", "split_agg_pct"),
+    ("payload per aggregation p50 (MB)", "agg_total_inline_mb.p50"),
+    ("agg/sim median ratio", "agg_sim_ratio"),
+    ("transfer share of task time (%)", "perf_report.transfer_share"),
+)
 
 
 def load_report(path, thresholds=None, async_level=None):
@@ -30,25 +45,69 @@ def load_report(path, thresholds=None, async_level=None):
 
 
 def compare(before, after):
-    """Per metric mean/p50/p95 before and after, with the change, and the verdict."""
+    """Per metric mean/p50/p95 before and after, with the change, and the verdict.
+
+    Two Dask calibration reports (both with a `dask` section) are compared on seed 004's A/B
+    figures (`dask`) and judged on trials per minute and the split-aggregation rate instead.
+    """
+    dask = "dask" in before and "dask" in after
     metrics = {}
-    for name in COMPARED:
+    for name in DASK_COMPARED if dask else COMPARED:
         old, new = before["metrics"].get(name), after["metrics"].get(name)
         if not (old and old.get("count")) and not (new and new.get("count")):
             continue
         row = {"before": _pick(old), "after": _pick(new)}
         row["change"] = {key: _change(row["before"][key], row["after"][key]) for key in SHOWN}
         metrics[name] = row
-    criteria = [_queue_criterion(after), _throughput_criterion(before, after)]
+    if dask:
+        criteria = [_trials_criterion(before, after), _split_criterion(after)]
+    else:
+        criteria = [_queue_criterion(after), _throughput_criterion(before, after)]
     outcomes = {criterion["result"] for criterion in criteria}
     verdict = "fail" if "fail" in outcomes else "pass" if outcomes == {"pass"} else "incomplete"
-    return {
+    result = {
         "before": {"diagnosis": before.get("diagnosis"), "severity": before.get("severity")},
         "after": {"diagnosis": after.get("diagnosis"), "severity": after.get("severity")},
         "metrics": metrics,
         "criteria": criteria,
         "verdict": verdict,
     }
+    if dask:
+        result["dask"] = [dict(figure=label, before=_figure(before, where), after=_figure(after, where),
+                               change=_change(_figure(before, where), _figure(after, where)))
+                          for label, where in DASK_FIGURES]
+    return result
+
+
+def _figure(report, where):
+    """A Dask A/B figure of a report: a dask section key, `perf_report.transfer_share` (as %) or
+    `metric.stat`."""
+    if where == "perf_report.transfer_share":
+        share = (report["dask"].get("perf_report") or {}).get("transfer_share")
+        return None if share is None else share * 100.0
+    if "." in where:
+        name, stat = where.split(".")
+        return (report["metrics"].get(name) or {}).get(stat)
+    return report["dask"].get(where)
+
+
+def _trials_criterion(before, after):
+    tolerance = SUCCESS_CRITERIA["trials_per_min_tolerance"]
+    old, new = before["dask"].get("trials_per_min"), after["dask"].get("trials_per_min")
+    criterion = {"name": f"trials per minute not worse (after >= {1 - tolerance:.0%} of before)", "before": old,
+                 "after": new}
+    if old is None or new is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
+
+
+def _split_criterion(after):
+    limit = (after.get("thresholds") or DEFAULT_THRESHOLDS).get("split_agg_pct", DEFAULT_THRESHOLDS["split_agg_pct"])["warning"]
+    split = after["dask"].get("split_agg_pct")
+    criterion = {"name": f"split-aggregation rate < {limit:g}% (after)", "after": split}
+    if split is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if split < limit else "fail")
 
 
 def _pick(stats):
@@ -97,6 +156,19 @@ def compare_markdown(result, before_name, after_name):
         f"Diagnosis before: `{result['before']['diagnosis']}` ({result['before']['severity']}); "
         f"after: `{result['after']['diagnosis']}` ({result['after']['severity']})",
         "",
+    ]
+    if "dask" in result:
+        out += [
+            "## A/B (seed 004 section 5D)",
+            "",
+            f"| figure | {before_name} | {after_name} | change |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for row in result["dask"]:
+            out.append(f"| {row['figure']} | {_figure_text(row['before'])} | {_figure_text(row['after'])} | "
+                       f"{_delta(row['change'])} |")
+        out += ["", "## Metrics", ""]
+    out += [
         "| metric | mean before | mean after | p50 before | p50 after | p95 before | p95 after | p95 change |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -104,11 +176,18 @@ def compare_markdown(result, before_name, after_name):
         cells = []
         for key in SHOWN:
             cells += [_fmt(row["before"][key]), _fmt(row["after"][key])]
-        change = row["change"]["p95"]
-        percent = "" if change["percent"] is None else f" ({change['percent']:+.0f}%)"
-        cells.append("-" if change["delta"] is None else f"{change['delta']:+.1f}{percent}")
+        cells.append(_delta(row["change"]["p95"]))
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def _delta(change):
+    percent = "" if change["percent"] is None else f" ({change['percent']:+.0f}%)"
+    return "-" if change["delta"] is None else f"{change['delta']:+.1f}{percent}"
+
+
+def _figure_text(value):
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _fmt(value):

@@ -2,9 +2,12 @@
 
 import gc
 import heapq
+import os
 from contextlib import contextmanager
 
+from . import perf_report
 from .correlation import correlate
+from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
 from .families import FAMILIES
 from .findings import diagnose, evaluate_all
@@ -60,9 +63,10 @@ def _analyze(paths, thresholds, async_level):
         for log_file, manifest in zip(files, manifests)
     ]
     builder = RecordBuilder(inputs)
+    dask_builder = DaskRecordBuilder(inputs)
     for index, entry in enumerate(inputs):
         builder.begin_file(index)
-        entry.update(scan_file(entry["path"], builder.add))
+        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index)))
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -74,8 +78,19 @@ def _analyze(paths, thresholds, async_level):
             warnings.append(f"{entry['path']}: {entry['malformed']} tagged line(s) with unreadable fields ignored")
 
     records = builder.finish()
+    records["dask"] = dask_builder.finish()
+    profiles = [family.NAME for family in FAMILIES if _family_seen(family, records)]
     correlation = correlate(records["updates"])
     values = samples(records)
+    dask = None
+    if "dask" in profiles:
+        values.update(records["dask"]["samples"])
+        dask = dask_summary(records["dask"])
+        reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
+        if reports:
+            dask["perf_report"] = perf_report.parse(reports[-1])
+            if len(reports) > 1:
+                warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
     metrics = summarize_all(values)
     async_info = _async_level(async_level, inputs)
     context = {
@@ -86,13 +101,15 @@ def _analyze(paths, thresholds, async_level):
         "async_level": async_info,
         "inputs": inputs,
         "correlation": correlation,
+        "profiles": profiles,
+        "dask": dask,
     }
     findings = evaluate_all(context)
     diagnosis, severity = diagnose(findings)
     counts = _update_counts(records["updates"])
     report = Report({
         "schema_version": SCHEMA_VERSION,
-        "profile": "+".join(sorted({family.NAME for family in FAMILIES if _family_seen(family, records)})) or None,
+        "profile": "+".join(sorted(profiles)) or None,
         "diagnosis": diagnosis,
         "severity": severity,
         "findings": findings,
@@ -113,6 +130,8 @@ def _analyze(paths, thresholds, async_level):
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
         "warnings": warnings,
     })
+    if dask is not None:
+        report["dask"] = dask
     report.timeline = Timeline(records)
     return report
 
@@ -124,9 +143,23 @@ class Report(dict):
     timeline = None
 
 
+def _route(builder, dask_builder, index):
+    """The scanner's callback: each event to its family's builder."""
+    prime_rl = builder.add
+
+    def on_event(event):
+        if event["family"] == "dask":
+            dask_builder.add(event, index)
+        else:
+            prime_rl(event)
+    return on_event
+
+
 def _family_seen(family, records):
-    # One family today; a family that records nothing is not the run's profile.
-    return family.NAME == "prime-rl" and (records["updates"] or records["batches"] or records["samples"] or records["untraced"]["count"])
+    """A family that recorded nothing is not the run's profile."""
+    if family.NAME == "dask":
+        return bool(records["dask"]["events"])
+    return bool(records["updates"] or records["batches"] or records["samples"] or records["untraced"]["count"])
 
 
 def _nothing_recognised(inputs):

@@ -4,6 +4,7 @@ import heapq
 import json
 import os
 
+from .dask_run import SAMPLE_METRICS as DASK_METRICS
 from .pipeline import gc_paused
 from .stats import STAT_KEYS
 
@@ -20,7 +21,7 @@ STATS_FILES = {
 }
 SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
                    "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight", "trunc_pct", "staleness",
-                   "untraced_requests_per_s")
+                   "untraced_requests_per_s", *DASK_METRICS)
 
 
 def write_outputs(report, out_dir):
@@ -39,6 +40,9 @@ def _write_outputs(report, out_dir):
             metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
         files[name] = f"# {title}\n" + stats_table(report["metrics"], metrics)
     files["slowest_updates.txt"] = slowest_updates_text(report)
+    if "dask" in report:
+        files["dask_stats.txt"] = ("# Dask calibration: task durations, payloads, event loop and GC\n"
+                                   + stats_table(report["metrics"], DASK_METRICS) + "\n" + dask_text(report["dask"]))
     for name, text in files.items():
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -152,10 +156,52 @@ def summary_markdown(report):
         stats = report["metrics"].get(name)
         if stats and stats["count"]:
             out.append(f"| {name} | " + " | ".join(number(stats[key]) for key in ("count", "mean", "p50", "p95", "p99", "max")) + " |")
+    out.append("")
+    if "dask" in report:
+        out += ["## Dask calibration", "", dask_text(report["dask"])]
+    if report["profile"] != "dask":
+        out += _weight_update_lines(report)
+    out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for entry in report["inputs"]:
+        out.append(f"| {entry['path']} | {entry['host'] or '-'} | {entry['bytes']} | {entry['lines']} | {entry['recognised']} | {entry['malformed']} |")
+    if report["warnings"]:
+        out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
+    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt (see docs/analysis.md)."]
+    return "\n".join(out) + "\n"
+
+
+def dask_text(dask):
+    """The Dask section's figures as Markdown lines: trials, split rate, workers, warnings, report."""
+    out = [
+        f"- trials: {dask['trials']} over {number(dask['span_s'])} s: {number(dask['trials_per_min'])} trials per minute"
+        f" (targets: {', '.join(dask['targets']) or 'none: simulations only'})",
+        f"- split-aggregation rate: {number(dask['split_agg_pct'])}% ({dask['split_trials']} of "
+        f"{dask['trials_with_two_or_more_targets']} trials with two or more targets)",
+        f"- agg/sim median ratio: {number(dask['agg_sim_ratio'], 3)}; busiest worker / mean busy time: "
+        f"{number(dask['worker_busy_imbalance'], 2)}",
+        "- memory: " + ", ".join(f"{dask['memory'][key]} {key}" for key in ("pause", "resume", "unmanaged", "restart")),
+        "- event loop unresponsive: " + (", ".join(f"{component} {figures['warnings']}x (max {figures['max_s']:.2f} s)"
+                                                  for component, figures in dask["event_loop"].items()) or "never"),
+    ]
+    perf = dask["perf_report"]
+    if perf:
+        times = ", ".join(f"{action} {value:.2f} s" for action, value in sorted(perf["time_s"].items()))
+        share = "" if perf["transfer_share"] is None else f"; transfer {perf['transfer_share']:.0%} of compute + transfer"
+        out.append(f"- performance report {perf['file']}: {perf['tasks']} tasks in {number(perf['duration_s'], 2)} s; "
+                   f"{times}{share}")
+    out += ["", "| worker | host | sims | aggs | busy ms | busy share |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for worker in dask["workers"]:
+        share = "-" if worker["busy_share"] is None else f"{worker['busy_share']:.0%}"
+        out.append(f"| {worker['worker']} | {worker['host'] or '-'} | {worker['sims']} | {worker['aggs']} | "
+                   f"{number(worker['busy_ms'])} | {share} |")
+    return "\n".join(out) + "\n"
+
+
+def _weight_update_lines(report):
+    out = []
     updates = report["updates"]
     by_op = ", ".join(f"{op} {count}" for op, count in updates["by_op"].items()) or "none"
     out += [
-        "",
         "## Weight updates",
         "",
         f"- complete: {updates['complete']}, incomplete: {updates['incomplete']}, server side only: {updates['server_only']}, "
@@ -176,10 +222,4 @@ def summary_markdown(report):
             out.append(f"| {row['trace']} | {row['op']} | " + " | ".join(
                 number(row[key]) for key in ("wall_ms", "queue_ms", "rpc_ms", "client_queue_ms", "server_queue_ms")) + " |")
         out.append("")
-    out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for entry in report["inputs"]:
-        out.append(f"| {entry['path']} | {entry['host'] or '-'} | {entry['bytes']} | {entry['lines']} | {entry['recognised']} | {entry['malformed']} |")
-    if report["warnings"]:
-        out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
-    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt (see docs/analysis.md)."]
-    return "\n".join(out) + "\n"
+    return out

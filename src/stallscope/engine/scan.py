@@ -132,11 +132,23 @@ def _events(text, families):
     """(line index in text, family, event dict | MALFORMED) for each line of text with an event:
     the first family (in registry order) with an event on a line wins; MALFORMED when none has one
     and some family found unreadable fields."""
+    # A family with none of its PRESENT substrings (default: its tags) in the text has nothing
+    # there: its pattern is not run (a substring test is far cheaper than a search with
+    # alternatives), so a prime-rl log scans about as fast with the Dask family registered.
+    families = [family for family in families if any(tag in text for tag in _present(family, isinstance(text, str)))]
+    if not families:
+        return iter(())
     if len(families) == 1:
         return ((line, families[0], event) for line, event in _family_events(text, families[0]))
     streams = [_ordered_events(text, order, family) for order, family in enumerate(families)]
     merged = heapq.merge(*streams, key=lambda item: item[:2])
     return (_first_event(list(results)) for _, results in groupby(merged, key=lambda item: item[0]))
+
+
+@functools.cache
+def _present(family, as_text):
+    present = getattr(family, "PRESENT", family.TAGS)
+    return tuple(tag.decode("ascii") for tag in present) if as_text else present
 
 
 def _ordered_events(text, order, family):

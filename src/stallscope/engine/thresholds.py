@@ -21,6 +21,22 @@ DEFAULT_THRESHOLDS = {
     # Seed 002 `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
     # judged on staleness - async_level.
     "staleness_over_async_level": {"warning": 1.0, "critical": 2.0},
+    # Dask calibration (seed 004 and its upstream analyze_perf_logs.py; docs/dask.md). The seed's
+    # script warns above a 30% split-aggregation rate; critical (60%) is ours: most multi-target
+    # trials then move their replicates to two workers.
+    "split_agg_pct": {"warning": 30.0, "critical": 60.0},
+    # Median AGG_TIMING total_inline_mb: > 1 MB moderate, > 5 MB suggest multi-target aggregation.
+    "agg_total_inline_mb": {"warning": 1.0, "critical": 5.0},
+    # Median agg duration / median sim duration: > 0.5 "aggregation is significant"; critical (1.0,
+    # an aggregation longer than a simulation) is ours.
+    "agg_sim_ratio": {"warning": 0.5, "critical": 1.0},
+    # distributed logs "Event loop was unresponsive" above its tick limit (3 s by default); ours: a
+    # worker deaf for 10 s risks heartbeat timeouts.
+    "event_loop_unresponsive_s": {"warning": 3.0, "critical": 10.0},
+    # distributed logs GC time from 10% of CPU (its threshold); ours: 25% is critical.
+    "gc_cpu_pct": {"warning": 10.0, "critical": 25.0},
+    # Busiest worker's busy time (sum of task durations) / the mean over workers; ours.
+    "worker_busy_imbalance": {"warning": 1.5, "critical": 2.0},
 }
 
 # Seed 001 "Success Criteria", used by `stallscope compare`.
@@ -29,6 +45,10 @@ SUCCESS_CRITERIA = {
     # "No regression in generation throughput": after >= before * (1 - tolerance), as batch
     # throughput varies from run to run.
     "gen_throughput_tolerance": 0.05,
+    # Dask calibration A/B (docs/dask.md, ours: seed 004 gives tables, not criteria): trials per
+    # minute not worse than before by more than this, and the split-aggregation rate after below
+    # split_agg_pct's warning threshold.
+    "trials_per_min_tolerance": 0.05,
 }
 
 LEVELS = ("warning", "critical")

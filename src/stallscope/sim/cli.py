@@ -6,10 +6,12 @@ once and forwards it to those components.
 
 import argparse
 import asyncio
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import inference, orchestrator, runner, trainer
+from . import runner
+from .calibration import cli as calibration_cli
 from .errors import SimError, run_until_signal
 from .layout import ensure_writable_dir
 from .logs import log, setup_logging
@@ -105,7 +107,7 @@ def component_argv(namespace: argparse.Namespace, component: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stallscope-sim", description="A miniature prime-rl: inference server, trainer, "
-        "orchestrator (see docs/simulation.md).")
+        "orchestrator (see docs/simulation.md); and the Dask calibration job (docs/dask.md).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {INFERENCE: "the inference server (vLLM's role)",
              TRAINER: "the trainer: reads rollouts, writes checkpoints",
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         if option.flag not in RUNNER_OWNED:
             run_all.add_argument(option.flag, **option.kwargs)
+    calibration_cli.add_parser(commands, (positive_int, non_negative_float, positive_float))
     return parser
 
 
@@ -144,6 +147,9 @@ def check(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
 
 
 def run_component(ns: argparse.Namespace) -> int:
+    # Imported here: the RL components need the `sim` extra, which `calibrate` (the `dask` extra) does not.
+    from . import inference, orchestrator, trainer
+
     if ns.command == INFERENCE:
         return inference.serve(ns.host, ns.port, inference.EngineConfig(
             tokens_per_s=ns.tokens_per_s, chunk_tokens=ns.chunk_tokens, len_min=ns.len_min,
@@ -181,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                   if o.flag not in RUNNER_OWNED}
         return runner.run_all(ns.out, ns.port, ns.timeout_s,
                               {c: component_argv(ns, c) for c in COMPONENTS}, config)
+    if ns.command == "calibrate":
+        try:
+            return calibration_cli.run(parser, ns)
+        except SimError as exc:
+            print(f"stallscope-sim calibrate: {exc}", file=sys.stderr)
+            return exc.exit_code
     setup_logging()
     try:
         return run_component(ns)

@@ -44,3 +44,12 @@ def line_timestamp(prefix):
     """The timestamp text in a line's prefix, or None."""
     match = LINE_TIMESTAMP.search(prefix)
     return match.group(0) if match else None
+
+
+def match_timestamp(match):
+    """The timestamp in the text between the start of a match's line and the match (a str match,
+    or one over ASCII bytes)."""
+    text, start = match.string, match.start()
+    if isinstance(text, str):
+        return line_timestamp(text[text.rfind("\n", 0, start) + 1 : start])
+    return line_timestamp(text[text.rfind(b"\n", 0, start) + 1 : start].decode("ascii"))

@@ -7,7 +7,7 @@ key=value fields in any order and extra fields ignored. A tag followed by no kno
 
 import re
 
-from .base import MalformedLine, fields, line_timestamp, number
+from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "prime-rl"
 TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
@@ -64,7 +64,7 @@ def event(match):
             completions=number(values, "completions"),
             dur_ms=number(values, "dur_ms", required=True),
             inflight=number(values, "inflight"),
-            ts=_timestamp(match),  # batches are timeline entries
+            ts=match_timestamp(match),  # batches are timeline entries
         )
     else:
         if not any(key in values for key in ROLLOUT_KEYS):
@@ -77,7 +77,7 @@ def _weights(match, kind, trace, values):
     parsed = {"event": kind, "trace": trace, "t": number(values, "t")}
     if kind == "client.send":
         parsed["op"] = _op_of(values.get("path"), values.get("url"))
-        parsed["ts"] = _timestamp(match)
+        parsed["ts"] = match_timestamp(match)
     elif kind == "server.recv":
         parsed["op"] = _op_of(values.get("path"))
     elif kind in ("rpc.start", "rpc.done"):
@@ -90,16 +90,8 @@ def _weights(match, kind, trace, values):
         )
         if parsed["wall_ms"] is None and parsed["queue_ms"] is None:
             raise MalformedLine("client.done without wall_ms= or queue_ms=")
-        parsed["ts"] = _timestamp(match)
+        parsed["ts"] = match_timestamp(match)
     return parsed
-
-
-def _timestamp(match):
-    """The timestamp in the text between the start of the match's line and its event."""
-    text, start = match.string, match.start()
-    if isinstance(text, str):
-        return line_timestamp(text[text.rfind("\n", 0, start) + 1 : start])
-    return line_timestamp(text[text.rfind(b"\n", 0, start) + 1 : start].decode("ascii"))
 
 
 def _op_of(*locations):

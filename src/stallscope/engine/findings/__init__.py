@@ -2,19 +2,24 @@
 appended here: ID, and evaluate(ctx) -> finding dict | None.
 
 ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
-(`{value, source}`), `inputs` (report inputs, by file index), `correlation`.
+(`{value, source}`), `inputs` (report inputs, by file index), `correlation`, `profiles` (names of
+the log families seen) and `dask` (the report's dask section, None without Dask lines).
 """
 
 from . import (
+    aggregation_data_movement,
     checkpoint_stall,
+    event_loop_blocked,
     frontend_queue_saturation,
     generation_contention,
     incomplete_weight_updates,
+    memory_pressure,
     no_weight_updates,
     poor_rollout_quality,
     slow_checkpoint_write,
     slow_generation,
     slow_weight_loading,
+    worker_imbalance,
 )
 from .common import SEVERITY_RANK
 
@@ -28,6 +33,12 @@ FINDINGS = [
     poor_rollout_quality,
     no_weight_updates,
     incomplete_weight_updates,
+    # Dask calibration (seed 004): memory first (a paused or restarted worker distorts every other
+    # figure), then data movement, which also blocks event loops.
+    memory_pressure,
+    aggregation_data_movement,
+    event_loop_blocked,
+    worker_imbalance,
 ]
 
 

@@ -1,0 +1,140 @@
+"""Dask calibration records: seed 004's events collected per run, and the run's figures.
+
+Figures (docs/dask.md): sim and agg durations and payloads as samples; trials, the span of the run
+from the lines' own timestamps and trials per minute; the split-aggregation rate (of the trials with
+two or more targets, the share whose aggregations ran on different workers, as the seed's upstream
+analysis script); the agg/sim median ratio; per-worker task counts and busy time; and the counts of
+distributed's memory, event-loop and GC messages per host.
+"""
+
+from array import array
+from collections import defaultdict
+from datetime import datetime
+
+from .stats import summarize
+
+SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
+                  "event_loop_unresponsive_s", "gc_cpu_pct")
+MEMORY_EVENTS = ("memory.pause", "memory.resume", "memory.unmanaged", "memory.restart")
+
+
+def seconds(ts):
+    """A line timestamp as seconds (since the epoch, local time; or of the day for a bare HH:MM:SS)."""
+    if ts is None:
+        return None
+    text = ts.replace("T", " ").replace(",", ".")
+    try:
+        if len(text) <= 15:  # HH:MM:SS[.fff]
+            clock = datetime.strptime(text, "%H:%M:%S.%f" if "." in text else "%H:%M:%S")
+            return clock.hour * 3600 + clock.minute * 60 + clock.second + clock.microsecond / 1e6
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f" if "." in text else "%Y-%m-%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
+
+
+class DaskRecordBuilder:
+    """Collects the dask family's events; finish() -> the run's dask records (plain data)."""
+
+    def __init__(self, files):
+        self.files = files  # per file index: {"path", "host", ...}
+        self.samples = {name: array("d") for name in SAMPLE_METRICS}
+        self.trials = {}  # param_id -> {"targets": {target: {workers}}, "aggs": count}
+        self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
+        self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
+        self.restarted = []
+        self.event_loop = defaultdict(list)  # component -> seconds
+        self.first = self.last = None
+        self.events = 0
+
+    def add(self, event, file_index):
+        self.events += 1
+        host = self.files[file_index]["host"]
+        kind = event["event"]
+        if kind in ("sim", "agg"):
+            self._timing(event, kind, host)
+        elif kind == "worker.start":
+            worker = self.workers[event["worker"]]
+            worker["started"], worker["host"] = True, worker["host"] or host
+        elif kind in MEMORY_EVENTS:
+            self.memory[host][kind] += 1
+            if kind == "memory.restart":
+                self.restarted.append(event["worker"])
+        elif kind == "event_loop":
+            self.event_loop[event["component"]].append(event["seconds"])
+            self.samples["event_loop_unresponsive_s"].append(event["seconds"])
+        elif kind == "gc":
+            self.samples["gc_cpu_pct"].append(event["cpu_pct"])
+
+    def _timing(self, event, kind, host):
+        duration = event["duration_ms"]
+        worker = self.workers[event["worker"]]
+        worker["host"] = worker["host"] or host
+        worker["sims" if kind == "sim" else "aggs"] += 1
+        worker["busy_ms"] += duration
+        end = seconds(event["ts"])
+        if end is not None:
+            start = end - duration / 1000.0
+            self.first = start if self.first is None else min(self.first, start)
+            self.last = end if self.last is None else max(self.last, end)
+        # SIM_TIMING has no run_id: a trial is its param_id (8 random hex chars per trial).
+        trial = self.trials.setdefault(event["param_id"], {"targets": {}, "aggs": 0})
+        if kind == "sim":
+            self.samples["sim_duration_ms"].append(duration)
+            return
+        trial["aggs"] += 1
+        trial["targets"].setdefault(event["target"], set()).add(event["worker"])
+        self.samples["agg_duration_ms"].append(duration)
+        for name, key in (("agg_total_inline_mb", "total_inline_mb"), ("agg_max_single_kb", "max_single_kb")):
+            if event[key] is not None:
+                self.samples[name].append(event[key])
+
+    def finish(self):
+        return {
+            "events": self.events,
+            "samples": self.samples,
+            "trials": self.trials,
+            "workers": dict(self.workers),
+            "memory": dict(self.memory),
+            "restarted": self.restarted,
+            "event_loop": dict(self.event_loop),
+            "span": (self.first, self.last),
+        }
+
+
+def summary(records):
+    """The report's `dask` section from the dask records."""
+    trials = records["trials"]
+    aggregated = [trial for trial in trials.values() if trial["aggs"]]
+    # Trials with aggregations count when the run has any (sims of a failed or unfinished trial do
+    # not); a simulations-only run (test A) counts its trials by their simulations.
+    completed = len(aggregated) if aggregated else len(trials)
+    first, last = records["span"]
+    span_s = last - first if first is not None and last is not None else None
+    multi = [trial for trial in aggregated if len(trial["targets"]) >= 2]
+    split = [trial for trial in multi if len({w for workers in trial["targets"].values() for w in workers}) > 1]
+    sim_p50 = summarize(records["samples"]["sim_duration_ms"])["p50"]
+    agg_p50 = summarize(records["samples"]["agg_duration_ms"])["p50"]
+    workers = [dict(worker=address, **figures) for address, figures in sorted(records["workers"].items())]
+    for worker in workers:
+        worker["busy_share"] = worker["busy_ms"] / 1000.0 / span_s if span_s else None
+    busy = [worker["busy_ms"] for worker in workers]
+    mean_busy = sum(busy) / len(busy) if busy else 0.0
+    memory = {kind.split(".")[1]: sum(counts[kind] for counts in records["memory"].values()) for kind in MEMORY_EVENTS}
+    return {
+        "trials": completed,
+        "trials_simulated_only": len(trials) - len(aggregated) if aggregated else len(trials),
+        "span_s": span_s,
+        "trials_per_min": completed / span_s * 60.0 if span_s else None,
+        "targets": sorted({target for trial in aggregated for target in trial["targets"]}),
+        "trials_with_two_or_more_targets": len(multi),
+        "split_trials": len(split),
+        "split_agg_pct": len(split) / len(multi) * 100.0 if multi else None,
+        "agg_sim_ratio": agg_p50 / sim_p50 if agg_p50 is not None and sim_p50 else None,
+        "workers": workers,
+        "worker_busy_imbalance": max(busy) / mean_busy if len(busy) >= 2 and mean_busy > 0 else None,
+        "memory": dict(memory, by_host={host or "-": counts for host, counts in sorted(
+            records["memory"].items(), key=lambda item: item[0] or "")}, restarted_workers=records["restarted"]),
+        "event_loop": {component: {"warnings": len(values), "max_s": max(values)}
+                       for component, values in sorted(records["event_loop"].items())},
+        "perf_report": None,
+    }

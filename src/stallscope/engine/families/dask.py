@@ -1,0 +1,81 @@
+"""The Dask calibration family (seed 004): `SIM_TIMING:` / `AGG_TIMING:` lines and the worker,
+nanny and scheduler messages of dask/distributed that say a worker is short of memory or its event
+loop is blocked (docs/dask.md).
+
+The timing lines are the seed's (key=value, any order, extra keys ignored); distributed's messages
+are matched on their fixed wording, whatever the logger's prefix. Every event carries the line's own
+timestamp (`ts`), which gives the run's span and so its trials per minute.
+"""
+
+import re
+
+from .base import MalformedLine, fields, match_timestamp, number
+
+NAME = "dask"
+TAGS = (b"SIM_TIMING:", b"AGG_TIMING:", b"memory usage. Pausing worker", b"memory usage. Resuming worker",
+        b"Unmanaged memory use is high", b"memory budget. Restarting", b"Event loop was unresponsive",
+        b"full garbage collections took", b"Start worker at:")
+# What a chunk holds when it holds any event of this family (the scanner skips the family's
+# pattern otherwise): our timing lines, or distributed's messages, whose logger names
+# (`distributed.worker.memory`, `distributed.core`, ...) are in its default log format. Two
+# substring tests instead of one per tag keep prime-rl logs as fast to scan as before.
+PRESENT = (b"_TIMING: ", b"distributed")
+LOOKED_FOR = "Dask calibration SIM_TIMING: / AGG_TIMING: lines and dask worker warnings (seed 004 shapes)"
+
+# One alternative per event; each runs to the end of its line (`.` stops at a newline).
+EVENT = re.compile(
+    r"(?P<timing>SIM_TIMING|AGG_TIMING):(?P<rest>.*)"
+    r"|Worker is at (?P<memory_pct>\d+)% memory usage\. (?P<pause>Pausing|Resuming) worker.*"
+    r"|(?P<unmanaged>Unmanaged memory use is high).*"
+    r"|Worker (?P<restarted>\S+) \(pid=\d+\) exceeded \d+% memory budget\. Restarting.*"
+    r"|Event loop was unresponsive in (?P<loop_in>\w+) for (?P<loop_s>[0-9.]+)s.*"
+    r"|full garbage collections took (?P<gc_pct>\d+)% CPU time.*"
+    r"|Start worker at:\s*(?P<started>\S+).*"
+)
+AGG_NUMBERS = ("n_sim_returns", "n_outputs", "total_inline_mb", "max_single_kb")
+
+
+def parse(text):
+    match = EVENT.search(text)
+    return None if match is None else event(match)
+
+
+def event(match):
+    """The event of one EVENT match as a flat dict (str or ASCII-bytes match). Raises MalformedLine."""
+    groups = {key: (value.decode("ascii") if isinstance(value, bytes) else value)
+              for key, value in match.groupdict().items() if value is not None}
+    parsed = {"ts": match_timestamp(match)}
+    timing = groups.get("timing")
+    if timing:
+        values = fields(groups["rest"])
+        worker = values.get("worker")
+        if not worker:
+            raise MalformedLine("no worker=")
+        parsed.update(event="sim" if timing == "SIM_TIMING" else "agg", worker=worker,
+                      param_id=values.get("param_id"), duration_ms=number(values, "duration_ms", required=True))
+        if timing == "SIM_TIMING":
+            parsed["seed"] = values.get("seed")
+        else:
+            parsed.update(run_id=values.get("run_id"), target=values.get("target"))
+            parsed.update((key, number(values, key)) for key in AGG_NUMBERS)
+            if parsed["total_inline_mb"] is None:
+                raise MalformedLine("AGG_TIMING without total_inline_mb=")
+        return parsed
+    if "pause" in groups:
+        parsed.update(event="memory.pause" if groups["pause"] == "Pausing" else "memory.resume",
+                      memory_pct=float(groups["memory_pct"]))
+    elif "unmanaged" in groups:
+        parsed["event"] = "memory.unmanaged"
+    elif "restarted" in groups:
+        parsed.update(event="memory.restart", worker=groups["restarted"])
+    elif "loop_in" in groups:
+        try:
+            seconds = float(groups["loop_s"])
+        except ValueError:
+            raise MalformedLine(f"unresponsive for {groups['loop_s']!r}s") from None
+        parsed.update(event="event_loop", component=groups["loop_in"], seconds=seconds)
+    elif "gc_pct" in groups:
+        parsed.update(event="gc", cpu_pct=float(groups["gc_pct"]))
+    else:
+        parsed.update(event="worker.start", worker=groups["started"].strip("'\""))
+    return parsed
