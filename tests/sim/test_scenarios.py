@@ -37,17 +37,25 @@ class Run:
     stderr: str
 
 
+def start(base: Path, name: str) -> subprocess.Popen:
+    return subprocess.Popen(sim_command("all", "--out", base / name, "--timeout-s", 100, *SCENARIOS[name]),
+                            env=sim_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(base: Path, name: str, proc: subprocess.Popen) -> Run:
+    stdout, stderr = proc.communicate(timeout=150)
+    return Run(base / name, proc.returncode, stdout, stderr)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
     base = tmp_path_factory.mktemp("scenarios")
-    procs = {name: subprocess.Popen(sim_command("all", "--out", base / name, "--timeout-s", 100, *args),
-                                    env=sim_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
-             for name, args in SCENARIOS.items()}
-    results = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=150)
-        results[name] = Run(base / name, proc.returncode, stdout, stderr)
+    # The dedicated client's tens of milliseconds are judged against a 100 ms limit: it runs alone,
+    # so that five other stacks on two cores do not add their scheduling delays. The rest run
+    # concurrently.
+    results = {"dedicated": finish(base, "dedicated", start(base, "dedicated"))}
+    procs = {name: start(base, name) for name in SCENARIOS if name != "dedicated"}
+    results.update({name: finish(base, name, proc) for name, proc in procs.items()})
     return results
 
 
