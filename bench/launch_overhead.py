@@ -15,7 +15,6 @@ record and the host's run directories go under --runs-dir, removed at the end.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,14 +25,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import ansible_runner
+from stallscope.sim.runner import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def inference_startup_s():

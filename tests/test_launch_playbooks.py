@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.playbook_events import messages
+from stallscope.sim.runner import free_port
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -43,12 +44,6 @@ PROFILE = {
     "analysis": {"steps": "{{ steps }}"},
 }
 
-
-def free_port():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Controller:

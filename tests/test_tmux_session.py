@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 sys.path.insert(0, str(REPO / "library"))
 import tmux_session  # noqa: E402  (the module under test, for its wrapper template)
+from stallscope.sim.runner import free_port
 
 
 @pytest.fixture
@@ -70,11 +70,6 @@ def wait_for(predicate, timeout=20.0):
         time.sleep(0.05)
     return False
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_wrapper_runs_the_command_and_records_pid_log_and_exit_code(tmp_path):

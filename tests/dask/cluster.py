@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from stallscope.sim.runner import free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PRELOAD = "stallscope.sim.calibration.worker_logging"
@@ -26,11 +26,6 @@ AGG_LINE = re.compile(PREFIX + r"AGG_TIMING: run_id=(?P<run_id>\S+) param_id=(?P
                       r"duration_ms=(?P<duration_ms>\d+\.\d) worker=(?P<worker>tcp://[\d.]+:\d+)$", re.M)
 STARTED = re.compile(r"Start worker at:\s+(tcp://[\d.]+:\d+)")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def environment() -> dict:
