@@ -91,20 +91,26 @@ def scan_file(path, on_event, families=FAMILIES):
 def _scan_lines(lines, lines_before, on_event, counts, families):
     """Passes on the events of `lines` (whole lines, each ending in a newline); returns how many
     lines it holds."""
-    count = lines.count(b"\n")
     if lines.isascii() and not any(byte in lines for byte in NOT_PLAIN):
-        text, line_numbers = lines, range(lines_before + 1, lines_before + 1 + count)
+        text, line_numbers = lines, None  # line index i is line lines_before + 1 + i
     else:
         text, line_numbers = _candidate_lines(lines, lines_before)
-    for line_index, family, event in _events(text, families):
+    # The newline count comes from the events' own line counting when one family reads the
+    # plain text (a pass less over the chunk); otherwise it is counted here.
+    newlines = []
+    recognised = malformed = 0
+    first_line = lines_before + 1
+    for line_index, family, event in _events(text, families, newlines if line_numbers is None else None):
         if event is MALFORMED:
-            counts["malformed"] += 1
+            malformed += 1
             continue
         event["family"] = family.NAME
-        event["line"] = line_numbers[line_index]
-        counts["recognised"] += 1
+        event["line"] = first_line + line_index if line_numbers is None else line_numbers[line_index]
+        recognised += 1
         on_event(event)
-    return count
+    counts["recognised"] += recognised
+    counts["malformed"] += malformed
+    return newlines[0] if newlines else lines.count(b"\n")
 
 
 def _candidate_lines(lines, lines_before):
@@ -128,10 +134,11 @@ def _candidate_lines(lines, lines_before):
     return "\n".join(texts), numbers
 
 
-def _events(text, families):
+def _events(text, families, newlines=None):
     """(line index in text, family, event dict | MALFORMED) for each line of text with an event:
     the first family (in registry order) with an event on a line wins; MALFORMED when none has one
-    and some family found unreadable fields."""
+    and some family found unreadable fields. When one family reads the text, the text's newline
+    count is appended to `newlines` (a list, if given) once the events are exhausted."""
     # A family with none of its PRESENT substrings (default: its tags) in the text has nothing
     # there: its pattern is not run (a substring test is far cheaper than a search with
     # alternatives), so a prime-rl log scans about as fast with the Dask family registered.
@@ -139,7 +146,8 @@ def _events(text, families):
     if not families:
         return iter(())
     if len(families) == 1:
-        return ((line, families[0], event) for line, event in _family_events(text, families[0]))
+        family = families[0]
+        return ((line, family, event) for line, event in _family_events(text, family, newlines))
     streams = [_ordered_events(text, order, family) for order, family in enumerate(families)]
     merged = heapq.merge(*streams, key=lambda item: item[:2])
     return (_first_event(list(results)) for _, results in groupby(merged, key=lambda item: item[0]))
@@ -164,15 +172,16 @@ def _first_event(results):
     return line, results[0][2], MALFORMED
 
 
-def _family_events(text, family):
+def _family_events(text, family, newlines=None):
     """(line index, event dict | MALFORMED) for each line of text (str, or plain ASCII bytes)
-    holding one of the family's events."""
+    holding one of the family's events; then appends the text's newline count to `newlines`."""
     line, cursor = 0, 0
     parse = family.event
     pattern, newline = (family.EVENT, "\n") if isinstance(text, str) else (_bytes_pattern(family.EVENT), b"\n")
+    count = text.count
     for match in pattern.finditer(text):
         start = match.start()
-        line += text.count(newline, cursor, start)
+        line += count(newline, cursor, start)
         cursor = start
         try:
             event = parse(match)
@@ -180,3 +189,5 @@ def _family_events(text, family):
             event = MALFORMED
         if event is not None:
             yield line, event
+    if newlines is not None:
+        newlines.append(line + count(newline, cursor))

@@ -19,9 +19,13 @@ LINE_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?
 def fields(text):
     """`key=value` tokens of a line's tail as a dict (later keys win); any order, extra keys kept.
 
-    (str.split/partition: a third faster than a findall regex on the hot path.)
+    (A plain loop of str.partition: measured faster than a dict comprehension or a findall regex.)
     """
-    return {key: value for key, _, value in (token.partition("=") for token in text.split())}
+    values = {}
+    for token in text.split():
+        key, _, value = token.partition("=")
+        values[key] = value
+    return values
 
 
 def number(values, key, required=False):
@@ -40,16 +44,15 @@ def number(values, key, required=False):
     return value
 
 
-def line_timestamp(prefix):
-    """The timestamp text in a line's prefix, or None."""
-    match = LINE_TIMESTAMP.search(prefix)
-    return match.group(0) if match else None
+LINE_TIMESTAMP_BYTES = re.compile(LINE_TIMESTAMP.pattern.encode("ascii"), re.ASCII)
 
 
 def match_timestamp(match):
     """The timestamp in the text between the start of a match's line and the match (a str match,
-    or one over ASCII bytes)."""
+    or one over ASCII bytes, searched in place: the lookbehind sees the newline before the line)."""
     text, start = match.string, match.start()
     if isinstance(text, str):
-        return line_timestamp(text[text.rfind("\n", 0, start) + 1 : start])
-    return line_timestamp(text[text.rfind(b"\n", 0, start) + 1 : start].decode("ascii"))
+        found = LINE_TIMESTAMP.search(text, text.rfind("\n", 0, start) + 1, start)
+        return found.group(0) if found else None
+    found = LINE_TIMESTAMP_BYTES.search(text, text.rfind(b"\n", 0, start) + 1, start)
+    return found.group(0).decode("ascii") if found else None

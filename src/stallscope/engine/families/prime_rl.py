@@ -23,6 +23,11 @@ EVENT = re.compile(
     r"|(?P<rollout>rollout)\]"
     r")(?=\s|$)(?P<rest>.*)"
 )
+# Each event kind's name as it is reported, keyed by the matched group (str, or bytes from the
+# ASCII fast path): one dict lookup instead of decoding.
+EVENT_KINDS = {kind: kind for kind in ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done", "write.done",
+                                       "wait.start", "wait.done", "batch.start", "batch.done", "rollout")}
+EVENT_KINDS.update({kind.encode("ascii"): kind for kind in list(EVENT_KINDS)})
 ROLLOUT_KEYS = ("trunc_pct", "current_step", "ckpt_step", "staleness")
 WEIGHT_OPS = ("update_weights", "reload_weights")
 
@@ -43,13 +48,14 @@ def event(match):
     bytes pattern), whose groups are then decoded.
     """
     trace, weights, ckpt, gen, _, rest = match.groups()
-    if not isinstance(rest, str):
-        trace, weights, ckpt, gen, rest = (None if group is None else group.decode("ascii")
-                                           for group in (trace, weights, ckpt, gen, rest))
+    if type(rest) is bytes:
+        rest = rest.decode("ascii")
+        if trace is not None:
+            trace = trace.decode("ascii")
     values = fields(rest)
     if weights:
-        return _weights(match, weights, trace, values)
-    kind = ckpt or gen or "rollout"
+        return _weights(match, EVENT_KINDS[weights], trace, values)
+    kind = EVENT_KINDS[ckpt or gen or "rollout"]
     parsed = {"event": kind, "t": number(values, "t")}
     if kind == "write.done":
         parsed.update(step=number(values, "step"), write_ms=number(values, "write_ms", required=True))
