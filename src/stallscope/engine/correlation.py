@@ -14,20 +14,35 @@ from array import array
 SLACK_S = 0.002
 
 
-def correlate(updates):
-    """Sets each update's client_queue_ms where the clocks allow (`updates`: records.Updates);
-    returns the report's `correlation`."""
-    pairs = {}  # (client host, server host) -> [updates, highest low bound, lowest high bound]
-    for update in updates:
+class ClockBounds:
+    """Gathers, update by update, each host pair's offset bounds and the updates that can be split."""
+
+    def __init__(self):
+        self.pairs = {}  # (client host, server host) -> [updates, highest low bound, lowest high bound]
+        self.splittable = {}  # (client host, server host) -> (send t values, recv t values)
+
+    def add(self, update):
         bounds = _bounds(update)
-        if bounds is not None:
-            pair = pairs.setdefault((update["client_host"], update["server_host"]), [0, None, None])
-            pair[0] += 1
-            pair[1] = bounds[0] if pair[1] is None else max(pair[1], bounds[0])
-            pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
+        if bounds is None:
+            return
+        key = (update["client_host"], update["server_host"])
+        pair = self.pairs.setdefault(key, [0, None, None])
+        pair[0] += 1
+        pair[1] = bounds[0] if pair[1] is None else max(pair[1], bounds[0])
+        pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
+        recv = update["events"]["server.recv"]
+        if recv is not None and recv["t"] is not None:
+            send_t, recv_t = self.splittable.setdefault(key, (array("d"), array("d")))
+            send_t.append(update["events"]["client.send"]["t"])
+            recv_t.append(recv["t"])
+
+
+def correlate(clocks):
+    """(the report's `correlation`, offsets) from a ClockBounds; offsets: (client host, server host)
+    -> server clock minus client clock in seconds, for the pairs whose clocks could be reconciled."""
     results = []
     offsets = {}
-    for (client_host, server_host), (count, low, high) in sorted(pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
+    for (client_host, server_host), (count, low, high) in sorted(clocks.pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
         entry = {"client_host": client_host, "server_host": server_host, "updates": count}
         if client_host == server_host:
             entry.update(method="same_host", offset_s=0.0, uncertainty_s=0.0)
@@ -43,14 +58,6 @@ def correlate(updates):
         if entry["offset_s"] is not None:
             offsets[(client_host, server_host)] = entry["offset_s"]
         results.append(entry)
-    ids, values = array("q"), array("d")  # collected first: the store is not written while it is read
-    for update in updates:
-        offset_s = offsets.get((update["client_host"], update["server_host"]))
-        recv = update["events"]["server.recv"]
-        if offset_s is not None and _bounds(update) is not None and recv is not None and recv["t"] is not None:
-            ids.append(update["id"])
-            values.append((recv["t"] - offset_s - update["events"]["client.send"]["t"]) * 1000.0)
-    updates.set_client_queue_ms(zip(ids, values))
     if not results:
         method = "none"
         note = "no update was logged by both the client (orchestrator) and the server with t= values: no queue split"
@@ -63,7 +70,26 @@ def correlate(updates):
     else:
         method = "estimated_offset"
         note = "client and server on different hosts: clock offset estimated from the updates (rpc inside send->done)"
-    return {"method": method, "note": note, "host_pairs": results}
+    return {"method": method, "note": note, "host_pairs": results}, offsets
+
+
+def client_queue_samples(clocks, offsets):
+    """Client-side queue time (send -> recv, ms) of every update whose host pair has an offset."""
+    values = array("d")
+    for key, (send_t, recv_t) in clocks.splittable.items():
+        offset_s = offsets.get(key)
+        if offset_s is not None:
+            values.extend((recv - offset_s - send) * 1000.0 for send, recv in zip(send_t, recv_t))
+    return values
+
+
+def client_queue_ms(update, offsets):
+    """One update's client-side queue time (ms), or None when its clocks do not allow it."""
+    offset_s = offsets.get((update["client_host"], update["server_host"]))
+    recv = update["events"]["server.recv"]
+    if offset_s is None or _bounds(update) is None or recv is None or recv["t"] is None:
+        return None
+    return (recv["t"] - offset_s - update["events"]["client.send"]["t"]) * 1000.0
 
 
 def _bounds(update):

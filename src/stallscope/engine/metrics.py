@@ -1,25 +1,19 @@
 """Samples per metric from the records, and their summary statistics (report.json `metrics`)."""
 
-from array import array
-
 from .stats import summarize
 
-WEIGHT_OPS = ("update_weights", "reload_weights")
-UPDATE_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms")
 
+def samples(records, client_queue_ms):
+    """Metric name -> samples (a sequence of floats). Every metric is present, possibly empty.
 
-def samples(records):
-    """Metric name -> samples (a sequence of floats). Every metric is present, possibly empty."""
-    values = {name: array("d") for name in UPDATE_METRICS}
-    per_op = {op: array("d") for op in WEIGHT_OPS}
-    for update in records["updates"]:
-        for name in UPDATE_METRICS:
-            if update[name] is not None:
-                values[name].append(update[name])
-        if update["rpc_ms"] is not None:
-            per_op.setdefault(update["op"], array("d")).append(update["rpc_ms"])
-    for op in sorted(per_op):
-        values[f"rpc_ms.{op}"] = per_op[op]
+    `client_queue_ms`: the correlation's client-side queue samples.
+    """
+    digest = records["digest"]
+    values = {"queue_ms": digest.samples["queue_ms"], "client_queue_ms": client_queue_ms}
+    for name in ("server_queue_ms", "wall_ms", "rpc_ms"):
+        values[name] = digest.samples[name]
+    for op in sorted(digest.rpc_ms_by_op):
+        values[f"rpc_ms.{op}"] = digest.rpc_ms_by_op[op]
     recorded = records["samples"]
     for name in ("write_ms", "wait_ms", "gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates",
                  "inflight", "gen_completions_per_s", "trunc_pct", "staleness"):

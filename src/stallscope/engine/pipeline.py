@@ -1,12 +1,11 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
 import gc
-import heapq
 import os
 from contextlib import contextmanager
 
 from . import perf_report
-from .correlation import correlate
+from .correlation import client_queue_ms, client_queue_samples, correlate
 from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
 from .families import FAMILIES
@@ -19,7 +18,6 @@ from .scan import scan_file
 from .thresholds import merge_thresholds
 
 SCHEMA_VERSION = 1
-SLOWEST = 10
 
 
 @contextmanager
@@ -80,8 +78,9 @@ def _analyze(paths, thresholds, async_level):
     records = builder.finish()
     records["dask"] = dask_builder.finish()
     profiles = [family.NAME for family in FAMILIES if _family_seen(family, records)]
-    correlation = correlate(records["updates"])
-    values = samples(records)
+    digest = records["digest"]
+    correlation, offsets = correlate(digest.clocks)
+    values = samples(records, client_queue_samples(digest.clocks, offsets))
     dask = None
     if "dask" in profiles:
         values.update(records["dask"]["samples"])
@@ -106,7 +105,7 @@ def _analyze(paths, thresholds, async_level):
     }
     findings = evaluate_all(context)
     diagnosis, severity = diagnose(findings)
-    counts = _update_counts(records["updates"])
+    counts = digest.counts
     report = Report({
         "schema_version": SCHEMA_VERSION,
         "profile": "+".join(sorted(profiles)) or None,
@@ -126,7 +125,7 @@ def _analyze(paths, thresholds, async_level):
         "correlation": correlation,
         "async_level": async_info,
         "thresholds": table,
-        "slowest_updates": [_update_row(u, inputs) for u in _slowest(records["updates"])],
+        "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
         "warnings": warnings,
     })
@@ -186,23 +185,7 @@ def _async_level(flag, inputs):
     return {"value": None, "source": "unknown"}
 
 
-def _update_counts(updates):
-    counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
-    for update in updates:
-        counts["complete"] += update["complete"]
-        counts["incomplete"] += update["incomplete"]
-        client_side = update["events"]["client.send"] is not None or update["events"]["client.done"] is not None
-        counts["client_side" if client_side else "server_only"] += 1
-        counts["by_op"][update["op"]] = counts["by_op"].get(update["op"], 0) + 1
-    return counts
-
-
-def _slowest(updates):
-    # nsmallest is sorted(...)[:n], ties in update order, without holding every update
-    return heapq.nsmallest(SLOWEST, (u for u in updates if u["wall_ms"] is not None), key=lambda u: -u["wall_ms"])
-
-
-def _update_row(update, inputs):
+def _update_row(update, inputs, offsets):
     client = update["events"]["client.send"] or update["events"]["client.done"]
     return {
         "trace": update["trace"],
@@ -210,7 +193,7 @@ def _update_row(update, inputs):
         "wall_ms": update["wall_ms"],
         "queue_ms": update["queue_ms"],
         "rpc_ms": update["rpc_ms"],
-        "client_queue_ms": update["client_queue_ms"],
+        "client_queue_ms": client_queue_ms(update, offsets),
         "server_queue_ms": update["server_queue_ms"],
         "file": inputs[client["file"]]["path"] if client else None,
         "line": client["line"] if client else None,

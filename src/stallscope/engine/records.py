@@ -13,6 +13,7 @@ from array import array
 from collections import Counter, defaultdict, deque
 from itertools import groupby
 
+from .digest import UpdateDigest
 from .store import FLUSH_ROWS, RunStore
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
@@ -64,8 +65,7 @@ class Mark(Record):
 
 
 class Update(Record):
-    """One weight update as joined; read back from the store with `id` (its row) and client_queue_ms
-    (set there by the correlation)."""
+    """One weight update as joined."""
 
     __slots__ = ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms", "complete",
                  "incomplete", "later_done_in_file", "server_queue_ms")
@@ -100,13 +100,10 @@ class Updates(Stored):
     @staticmethod
     def _records(rows):
         # Plain dicts (built in C by dict(zip())): every pass over the updates rebuilds them.
-        for rowid, client_queue_ms, values in rows:
-            update = dict(zip(Update.__slots__, values), id=rowid, client_queue_ms=client_queue_ms)
+        for values in rows:
+            update = dict(zip(Update.__slots__, values))
             update["events"] = Phases([None if mark is None else dict(zip(Mark.__slots__, mark)) for mark in update["events"]])
             yield update
-
-    def set_client_queue_ms(self, pairs):
-        self.store.set_client_queue_ms(pairs)
 
 
 class Batches(Stored):
@@ -211,9 +208,10 @@ class RecordBuilder:
             self.staleness_excess.append(event["staleness"] - async_level)
 
     def finish(self):
-        count, duplicates = self._updates()
+        digest, duplicates = self._updates()
         return {
-            "updates": Updates(self.store, count),
+            "updates": Updates(self.store, digest.count),
+            "digest": digest,
             "duplicate_trace_ids": duplicates,
             "batches": Batches(self.store, self.batch_count),
             "samples": dict(self.samples),
@@ -223,8 +221,9 @@ class RecordBuilder:
         }
 
     def _updates(self):
-        """Joins the stored weight events by trace into stored updates; (update count, duplicate trace ids)."""
-        count = duplicates = 0
+        """Joins the stored weight events by trace into stored updates; (UpdateDigest, duplicate trace ids)."""
+        digest = UpdateDigest()
+        duplicates = 0
         rows = []
         for trace, marks in groupby(self.store.marks_by_trace(), key=lambda row: row[0]):
             phases = ([], [], [], [], [])
@@ -237,13 +236,14 @@ class RecordBuilder:
                 update = self._update(trace, Phases(None if values is None else Mark.from_values(values) for values in logged))
                 client = update.events["client.send"] or update.events["client.done"]
                 stored = tuple(logged if key == "events" else getattr(update, key) for key in Update.__slots__)
-                rows.append((_first_position(update), client and (client.file, client.line), stored))
-                count += 1
+                first = _first_position(update)
+                rows.append((first, client and (client.file, client.line), stored))
+                digest.add(update, first)
             if len(rows) >= FLUSH_ROWS:
                 self.store.add_updates(rows)
                 rows = []
         self.store.add_updates(rows)
-        return count, duplicates
+        return digest, duplicates
 
     def _update(self, trace, events):
         send, recv, start, rpc_done, done = events

@@ -22,7 +22,7 @@ class RunStore:
             CREATE TABLE marks (trace TEXT, phase INTEGER, data BLOB);
             CREATE TABLE batches (data BLOB);
             CREATE TABLE updates (first_file INTEGER, first_line INTEGER, client_file INTEGER, client_line INTEGER,
-                                  client_queue_ms REAL, data BLOB);
+                                  data BLOB);
             """
         )
         self._marks = []
@@ -58,19 +58,14 @@ class RunStore:
     def add_updates(self, rows):
         """rows: (first (file, line), client (file, line) | None, values)."""
         self.db.executemany(
-            "INSERT INTO updates VALUES (?, ?, ?, ?, NULL, ?)",
+            "INSERT INTO updates VALUES (?, ?, ?, ?, ?)",
             ((first[0], first[1], *(client or (None, None)), marshal.dumps(values)) for first, client, values in rows),
         )
 
     def updates(self, by_client=False):
-        """(id, client_queue_ms, values) of each update in order of its first event (by_client: of its
-        client-side event, updates with one only)."""
-        query = ("SELECT rowid, client_queue_ms, data FROM updates WHERE client_file IS NOT NULL "
-                 "ORDER BY client_file, client_line" if by_client else
-                 "SELECT rowid, client_queue_ms, data FROM updates ORDER BY first_file, first_line")
-        for rowid, client_queue_ms, data in self.db.execute(query):
-            yield rowid, client_queue_ms, marshal.loads(data)
-
-    def set_client_queue_ms(self, pairs):
-        """pairs: (id, client_queue_ms)."""
-        self.db.executemany("UPDATE updates SET client_queue_ms = ? WHERE rowid = ?", ((value, rowid) for rowid, value in pairs))
+        """The values of each update in order of its first event (by_client: of its client-side
+        event, updates with one only)."""
+        query = ("SELECT data FROM updates WHERE client_file IS NOT NULL ORDER BY client_file, client_line"
+                 if by_client else "SELECT data FROM updates ORDER BY first_file, first_line")
+        for (data,) in self.db.execute(query):
+            yield marshal.loads(data)

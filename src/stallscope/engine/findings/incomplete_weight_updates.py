@@ -7,7 +7,7 @@ LISTED = 20
 
 
 def evaluate(ctx):
-    incomplete = [u for u in ctx["records"]["updates"] if u["incomplete"]]
+    incomplete = ctx["records"]["digest"].incomplete()
     if not incomplete:
         return None
     have_server = ctx["records"]["server_events"] > 0

@@ -8,10 +8,10 @@ ID = "no_weight_updates"
 def evaluate(ctx):
     if "prime-rl" not in ctx["profiles"] and ctx["profiles"]:
         return None  # another workload's logs (Dask): weight updates are not expected
-    updates = ctx["records"]["updates"]
-    if any(u["events"]["client.send"] or u["events"]["client.done"] for u in updates):
+    counts = ctx["records"]["digest"].counts
+    if counts["client_side"]:
         return None
-    server_only = len(updates)
+    server_only = counts["server_only"]
     evidence = {"client_updates": 0, "server_logged_updates": server_only}
     if server_only:
         summary = (
