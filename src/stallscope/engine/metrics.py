@@ -8,7 +8,7 @@ def samples(records, client_queue_ms):
 
     `client_queue_ms`: the correlation's client-side queue samples.
     """
-    digest = records["digest"]
+    digest = records["updates"]
     values = {"queue_ms": digest.samples["queue_ms"], "client_queue_ms": client_queue_ms}
     for name in ("server_queue_ms", "wall_ms", "rpc_ms"):
         values[name] = digest.samples[name]

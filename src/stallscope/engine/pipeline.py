@@ -13,7 +13,7 @@ from .findings import diagnose, evaluate_all
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
-from .records import RecordBuilder
+from .records import TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
 from .thresholds import merge_thresholds
 
@@ -78,7 +78,7 @@ def _analyze(paths, thresholds, async_level):
     records = builder.finish()
     records["dask"] = dask_builder.finish()
     profiles = [family.NAME for family in FAMILIES if _family_seen(family, records)]
-    digest = records["digest"]
+    digest = records["updates"]
     correlation, offsets = correlate(digest.clocks)
     values = samples(records, client_queue_samples(digest.clocks, offsets))
     dask = None
@@ -158,7 +158,7 @@ def _family_seen(family, records):
     """A family that recorded nothing is not the run's profile."""
     if family.NAME == "dask":
         return bool(records["dask"]["events"])
-    return bool(records["updates"] or records["batches"] or records["samples"] or records["untraced"]["count"])
+    return bool(records["updates"].count or records["batches"] or records["samples"] or records["untraced"]["count"])
 
 
 def _nothing_recognised(inputs):
@@ -200,24 +200,20 @@ def _update_row(update, inputs, offsets):
     }
 
 
-UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
 
 
 class Timeline:
     """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
+    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
 
-    update_columns, batch_columns = UPDATE_COLUMNS, BATCH_COLUMNS
+    update_columns, batch_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS
 
     def __init__(self, records):
         self.records = records
 
     def updates(self):
-        for update in self.records["updates"].by_client_event():
-            client = update["events"]["client.send"] or update["events"]["client.done"]
-            yield [client["file"], client["line"], client["ts"], client["t"], update["trace"], update["op"],
-                   update["wall_ms"], update["queue_ms"], update["rpc_ms"], update["complete"]]
+        return iter(self.records["timeline_updates"])
 
     def batches(self):
         for batch in self.records["batches"]:

@@ -76,6 +76,10 @@ class Batch(Record):
                  "target_batch", "updates")
 
 
+# What the timeline shows of an update, at its client-side line (client.send, else client.done).
+TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
+
+
 class Stored:
     """Records kept in the run's store: a sized, re-iterable sequence read from disk on each pass."""
 
@@ -87,23 +91,12 @@ class Stored:
         return self.count
 
 
-class Updates(Stored):
-    """The run's updates from the store, in order of their first event, as dicts of Update's fields."""
+class TimelineUpdates(Stored):
+    """The timeline rows (TIMELINE_UPDATE_COLUMNS) of the updates with a client-side event, from the
+    store, in (file, line) order of that event."""
 
     def __iter__(self):
-        return self._records(self.store.updates())
-
-    def by_client_event(self):
-        """The updates with a client-side event, in (file, line) order of that event."""
-        return self._records(self.store.updates(by_client=True))
-
-    @staticmethod
-    def _records(rows):
-        # Plain dicts (built in C by dict(zip())): every pass over the updates rebuilds them.
-        for values in rows:
-            update = dict(zip(Update.__slots__, values))
-            update["events"] = Phases([None if mark is None else dict(zip(Mark.__slots__, mark)) for mark in update["events"]])
-            yield update
+        return self.store.timeline_updates()
 
 
 class Batches(Stored):
@@ -210,8 +203,8 @@ class RecordBuilder:
     def finish(self):
         digest, duplicates = self._updates()
         return {
-            "updates": Updates(self.store, digest.count),
-            "digest": digest,
+            "updates": digest,
+            "timeline_updates": TimelineUpdates(self.store, digest.counts["client_side"]),
             "duplicate_trace_ids": duplicates,
             "batches": Batches(self.store, self.batch_count),
             "samples": dict(self.samples),
@@ -221,7 +214,8 @@ class RecordBuilder:
         }
 
     def _updates(self):
-        """Joins the stored weight events by trace into stored updates; (UpdateDigest, duplicate trace ids)."""
+        """Joins the stored weight events by trace into updates, each handed to the digest and, with a
+        client-side event, stored as a timeline row; (UpdateDigest, duplicate trace ids)."""
         digest = UpdateDigest()
         duplicates = 0
         rows = []
@@ -235,14 +229,14 @@ class RecordBuilder:
                 logged = tuple(values[index] if index < len(values) else None for values in phases)
                 update = self._update(trace, Phases(None if values is None else Mark.from_values(values) for values in logged))
                 client = update.events["client.send"] or update.events["client.done"]
-                stored = tuple(logged if key == "events" else getattr(update, key) for key in Update.__slots__)
-                first = _first_position(update)
-                rows.append((first, client and (client.file, client.line), stored))
-                digest.add(update, first)
+                if client is not None:
+                    rows.append((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
+                                 update.queue_ms, update.rpc_ms, update.complete))
+                digest.add(update, _first_position(update))
             if len(rows) >= FLUSH_ROWS:
-                self.store.add_updates(rows)
+                self.store.add_timeline_updates(rows)
                 rows = []
-        self.store.add_updates(rows)
+        self.store.add_timeline_updates(rows)
         return digest, duplicates
 
     def _update(self, trace, events):

@@ -21,8 +21,7 @@ class RunStore:
             PRAGMA synchronous = OFF;
             CREATE TABLE marks (trace TEXT, phase INTEGER, data BLOB);
             CREATE TABLE batches (data BLOB);
-            CREATE TABLE updates (first_file INTEGER, first_line INTEGER, client_file INTEGER, client_line INTEGER,
-                                  data BLOB);
+            CREATE TABLE timeline_updates (file INTEGER, line INTEGER, data BLOB);
             """
         )
         self._marks = []
@@ -55,17 +54,11 @@ class RunStore:
         for (data,) in self.db.execute("SELECT data FROM batches ORDER BY rowid"):
             yield marshal.loads(data)
 
-    def add_updates(self, rows):
-        """rows: (first (file, line), client (file, line) | None, values)."""
-        self.db.executemany(
-            "INSERT INTO updates VALUES (?, ?, ?, ?, ?)",
-            ((first[0], first[1], *(client or (None, None)), marshal.dumps(values)) for first, client, values in rows),
-        )
+    def add_timeline_updates(self, rows):
+        """rows: tuples of plain values whose first two are the (file, line) they are ordered by."""
+        self.db.executemany("INSERT INTO timeline_updates VALUES (?, ?, ?)", ((row[0], row[1], marshal.dumps(row)) for row in rows))
 
-    def updates(self, by_client=False):
-        """The values of each update in order of its first event (by_client: of its client-side
-        event, updates with one only)."""
-        query = ("SELECT data FROM updates WHERE client_file IS NOT NULL ORDER BY client_file, client_line"
-                 if by_client else "SELECT data FROM updates ORDER BY first_file, first_line")
-        for (data,) in self.db.execute(query):
+    def timeline_updates(self):
+        """The rows added by add_timeline_updates, in (file, line) order."""
+        for (data,) in self.db.execute("SELECT data FROM timeline_updates ORDER BY file, line"):
             yield marshal.loads(data)

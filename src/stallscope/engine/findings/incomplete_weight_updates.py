@@ -7,7 +7,7 @@ LISTED = 20
 
 
 def evaluate(ctx):
-    incomplete = ctx["records"]["digest"].incomplete()
+    incomplete = ctx["records"]["updates"].incomplete()
     if not incomplete:
         return None
     have_server = ctx["records"]["server_events"] > 0

@@ -8,7 +8,7 @@ ID = "no_weight_updates"
 def evaluate(ctx):
     if "prime-rl" not in ctx["profiles"] and ctx["profiles"]:
         return None  # another workload's logs (Dask): weight updates are not expected
-    counts = ctx["records"]["digest"].counts
+    counts = ctx["records"]["updates"].counts
     if counts["client_side"]:
         return None
     server_only = counts["server_only"]
