@@ -36,10 +36,13 @@ def number(values, key, required=False):
             raise MalformedLine(f"no {key}=")
         return None
     try:
-        value = float(raw.rstrip(",;"))
+        value = float(raw)
     except ValueError:
-        raise MalformedLine(f"{key}={raw!r} is not a number") from None
-    if not abs(value) <= MAX_VALUE:  # also rejects nan and inf
+        try:
+            value = float(raw.rstrip(",;"))  # `t=1.5,`: a separator glued to the value
+        except ValueError:
+            raise MalformedLine(f"{key}={raw!r} is not a number") from None
+    if not -MAX_VALUE <= value <= MAX_VALUE:  # also rejects nan
         raise MalformedLine(f"{key}={raw!r} is out of range")
     return value
 

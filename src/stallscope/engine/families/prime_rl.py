@@ -56,26 +56,27 @@ def event(match):
     if weights:
         return _weights(match, EVENT_KINDS[weights], trace, values)
     kind = EVENT_KINDS[ckpt or gen or "rollout"]
-    parsed = {"event": kind, "t": number(values, "t")}
+    # One dict literal per kind (not a dict then update()): this runs for every event of a run.
+    if kind == "batch.start":
+        return {"event": kind, "t": number(values, "t"), "inflight": number(values, "inflight"),
+                "target_batch": number(values, "target_batch")}
+    if kind == "batch.done":
+        return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
+                "dur_ms": number(values, "dur_ms", required=True), "inflight": number(values, "inflight"),
+                "ts": match_timestamp(match)}  # batches are timeline entries
+    if kind == "wait.start":
+        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step")}
+    if kind == "wait.done":
+        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
+                "wait_ms": number(values, "wait_ms", required=True)}
     if kind == "write.done":
-        parsed.update(step=number(values, "step"), write_ms=number(values, "write_ms", required=True))
-    elif kind == "wait.start":
-        parsed.update(target_step=number(values, "target_step"))
-    elif kind == "wait.done":
-        parsed.update(target_step=number(values, "target_step"), wait_ms=number(values, "wait_ms", required=True))
-    elif kind == "batch.start":
-        parsed.update(inflight=number(values, "inflight"), target_batch=number(values, "target_batch"))
-    elif kind == "batch.done":
-        parsed.update(
-            completions=number(values, "completions"),
-            dur_ms=number(values, "dur_ms", required=True),
-            inflight=number(values, "inflight"),
-            ts=match_timestamp(match),  # batches are timeline entries
-        )
-    else:
-        if not any(key in values for key in ROLLOUT_KEYS):
-            return None
-        parsed.update((key, number(values, key)) for key in ROLLOUT_KEYS)
+        return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
+                "write_ms": number(values, "write_ms", required=True)}
+    if not any(key in values for key in ROLLOUT_KEYS):
+        return None
+    parsed = {"event": kind, "t": number(values, "t")}
+    for key in ROLLOUT_KEYS:
+        parsed[key] = number(values, key)
     return parsed
 
 
@@ -91,10 +92,10 @@ def _weights(match, kind, trace, values):
         if kind == "rpc.done":
             parsed["rpc_ms"] = number(values, "rpc_ms")
     else:
-        parsed.update(
-            wall_ms=number(values, "wall_ms"), rpc_ms=number(values, "rpc_ms"), queue_ms=number(values, "queue_ms")
-        )
-        if parsed["wall_ms"] is None and parsed["queue_ms"] is None:
+        parsed["wall_ms"] = wall_ms = number(values, "wall_ms")
+        parsed["rpc_ms"] = number(values, "rpc_ms")
+        parsed["queue_ms"] = queue_ms = number(values, "queue_ms")
+        if wall_ms is None and queue_ms is None:
             raise MalformedLine("client.done without wall_ms= or queue_ms=")
         parsed["ts"] = match_timestamp(match)
     return parsed
