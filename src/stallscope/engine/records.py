@@ -71,9 +71,9 @@ class Update(Record):
                  "incomplete", "later_done_in_file", "server_queue_ms")
 
 
-class Batch(Record):
-    __slots__ = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
-                 "target_batch", "updates")
+# A generation batch as stored (a tuple in this order) and read back (a dict with these keys).
+BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
+                "target_batch", "updates")
 
 
 # What the timeline shows of an update, at its client-side line (client.send, else client.done).
@@ -100,10 +100,10 @@ class TimelineUpdates(Stored):
 
 
 class Batches(Stored):
-    """The run's generation batches from the store, in the order they ended, as dicts of Batch's fields."""
+    """The run's generation batches from the store, in the order they ended, as dicts of BATCH_FIELDS."""
 
     def __iter__(self):
-        return (dict(zip(Batch.__slots__, values)) for values in self.store.batches())
+        return (dict(zip(BATCH_FIELDS, values)) for values in self.store.batches())
 
 
 class RecordBuilder:
@@ -156,7 +156,7 @@ class RecordBuilder:
             return
         if kind in SERVER_PHASES:
             self.server_events += 1
-        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(event.get(key) for key in Mark.__slots__))
+        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(map(event.get, Mark.__slots__)))
         if kind == "client.send":
             self._active[trace] = True
             for batch in self._open_batches:
@@ -169,28 +169,20 @@ class RecordBuilder:
         opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
         start = opened["start"] or {}
         completions, dur_ms = event["completions"], event["dur_ms"]
-        batch = Batch(
-                file=self.file,
-                line=event["line"],
-                start_line=start.get("line"),
-                ts=event["ts"],
-                t=event["t"],
-                dur_ms=dur_ms,
-                completions=completions,
-                inflight_start=start.get("inflight"),
-                inflight_done=event["inflight"],
-                target_batch=start.get("target_batch"),
-                updates=list(opened["updates"]),
-            )
-        self.store.add_batch(batch.values())
+        inflight_start, inflight_done = start.get("inflight"), event["inflight"]
+        updates = list(opened["updates"])
+        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms, completions,
+                              inflight_start, inflight_done, start.get("target_batch"), updates))  # BATCH_FIELDS
         self.batch_count += 1
-        self.samples["gen_dur_ms"].append(dur_ms)
-        self.samples["gen_dur_ms.during_updates" if batch.updates else "gen_dur_ms.between_updates"].append(dur_ms)
-        for inflight in (start.get("inflight"), event["inflight"]):
-            if inflight is not None:
-                self.samples["inflight"].append(inflight)
+        samples = self.samples
+        samples["gen_dur_ms"].append(dur_ms)
+        samples["gen_dur_ms.during_updates" if updates else "gen_dur_ms.between_updates"].append(dur_ms)
+        if inflight_start is not None:
+            samples["inflight"].append(inflight_start)
+        if inflight_done is not None:
+            samples["inflight"].append(inflight_done)
         if completions is not None and dur_ms > 0:
-            self.samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
+            samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
 
     def _rollout(self, event):
         for key in ("trunc_pct", "staleness"):
