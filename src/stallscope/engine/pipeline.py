@@ -1,6 +1,7 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
 import gc
+import operator
 import os
 from contextlib import contextmanager
 
@@ -13,7 +14,7 @@ from .findings import diagnose, evaluate_all
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
-from .records import TIMELINE_UPDATE_COLUMNS, RecordBuilder
+from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
 from .thresholds import merge_thresholds
 
@@ -201,6 +202,7 @@ def _update_row(update, inputs, offsets):
 
 
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
+_TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in BATCH_COLUMNS))
 
 
 class Timeline:
@@ -216,5 +218,4 @@ class Timeline:
         return iter(self.records["timeline_updates"])
 
     def batches(self):
-        for batch in self.records["batches"]:
-            yield [batch[column] for column in BATCH_COLUMNS]
+        return map(_TIMELINE_BATCH, self.records["batches"].rows())

@@ -105,6 +105,10 @@ class Batches(Stored):
     def __iter__(self):
         return (dict(zip(BATCH_FIELDS, values)) for values in self.store.batches())
 
+    def rows(self):
+        """The batches as stored: tuples in BATCH_FIELDS order."""
+        return self.store.batches()
+
 
 class RecordBuilder:
     """Streams events in; finish() returns the run's records (plain dicts, arrays and store views)."""

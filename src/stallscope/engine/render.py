@@ -60,13 +60,18 @@ def dump_report(report, stream):
 def timeline_entries(report):
     """The timeline's updates and batches merged in (file, line) order, as dicts with a `kind`."""
     timeline = report.timeline
+    for kind, row in _timeline_rows(timeline):
+        entry = dict(zip(timeline.update_columns if kind == "update" else timeline.batch_columns, row), kind=kind)
+        entry["file"] = report["inputs"][entry["file"]]["path"]
+        yield entry
+
+
+def _timeline_rows(timeline):
+    """(kind, row) of the timeline's updates and batches merged in (file, line) order."""
     updates = ((row[0], row[1], "update", row) for row in timeline.updates())
     batches = ((row[0], row[1], "batch", row) for row in timeline.batches())
     for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
-        columns = timeline.update_columns if kind == "update" else timeline.batch_columns
-        entry = dict(zip(columns, row), kind=kind)
-        entry["file"] = report["inputs"][entry["file"]]["path"]
-        yield entry
+        yield kind, row
 
 
 def number(value, digits=1):
@@ -109,29 +114,34 @@ def timeline_text(report):
 
 
 def timeline_lines(report):
-    """timeline.txt line by line (streamed: a large run has 10^5 entries)."""
+    """timeline.txt line by line (streamed: a large run has 10^5 entries). Rows are unpacked by
+    position (the Timeline's columns), not made into dicts: this runs once per entry."""
     yield "# Weight updates and generation batches in the order each file logged them (a process's log is in\n"
     yield "# time order; files are not interleaved). Batches list the updates in flight while they ran.\n"
     current = None
     empty = True
-    for entry in timeline_entries(report):
+    paths = [entry["path"] for entry in report["inputs"]]
+    for kind, row in _timeline_rows(report.timeline):
         empty = False
-        if entry["file"] != current:
-            current = entry["file"]
-            yield f"\n== {current}\n"
-        when = entry["ts"] or (f"t={entry['t']:.3f}" if entry["t"] is not None else "")
-        if entry["kind"] == "update":
-            state = "" if entry["complete"] else "  INCOMPLETE (no client.done)"
+        if row[0] != current:
+            current = row[0]
+            yield f"\n== {paths[current]}\n"
+        if kind == "update":
+            _, line, ts, t, trace, op, wall_ms, queue_ms, rpc_ms, complete = row
+            when = ts or (f"t={t:.3f}" if t is not None else "")
+            state = "" if complete else "  INCOMPLETE (no client.done)"
             yield (
-                f"{entry['line']:>9} {when:<24} update {entry['trace']} {entry['op']} wall_ms={number(entry['wall_ms'])} "
-                f"queue_ms={number(entry['queue_ms'])} rpc_ms={number(entry['rpc_ms'])}{state}\n"
+                f"{line:>9} {when:<24} update {trace} {op} wall_ms={number(wall_ms)} "
+                f"queue_ms={number(queue_ms)} rpc_ms={number(rpc_ms)}{state}\n"
             )
         else:
-            overlap = f"  overlaps {', '.join(entry['updates'])}" if entry["updates"] else ""
-            span = f"lines {entry['start_line']}-{entry['line']}" if entry["start_line"] else "no batch.start"
+            _, line, start_line, ts, t, dur_ms, completions, inflight_start, inflight_done, updates = row
+            when = ts or (f"t={t:.3f}" if t is not None else "")
+            overlap = f"  overlaps {', '.join(updates)}" if updates else ""
+            span = f"lines {start_line}-{line}" if start_line else "no batch.start"
             yield (
-                f"{entry['line']:>9} {when:<24} batch  dur_ms={number(entry['dur_ms'])} completions={number(entry['completions'])} "
-                f"inflight={number(entry['inflight_start'])}->{number(entry['inflight_done'])} ({span}){overlap}\n"
+                f"{line:>9} {when:<24} batch  dur_ms={number(dur_ms)} completions={number(completions)} "
+                f"inflight={number(inflight_start)}->{number(inflight_done)} ({span}){overlap}\n"
             )
     if empty:
         yield "(no weight update or generation batch)\n"
