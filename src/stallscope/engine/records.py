@@ -5,12 +5,13 @@ joined by trace id across files and hosts; generation batches are matched to the
 flight while they ran, by line order within the file that logged both (a process's own log is in
 time order, so this needs no clock).
 
-Weight events, batches and updates are kept in a RunStore (on disk), metric samples in arrays of
-doubles: memory holds only what is in flight within a file and one trace's events at a time.
+Weight events, batches and the timeline's update rows are kept in a RunStore (on disk), metric
+samples in arrays of doubles; each joined update goes to an UpdateDigest (digest.py) as it is built.
+Memory holds only what is in flight within a file and one trace's events at a time.
 """
 
 from array import array
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict, deque, namedtuple
 from itertools import groupby
 
 from .digest import UpdateDigest
@@ -22,28 +23,8 @@ SERVER_PHASES = ("server.recv", "rpc.start", "rpc.done")
 UNTRACED = "-"
 
 
-class Record:
-    """A slotted record read like a dict (`update["wall_ms"]`): a large run holds ~10^5 of them,
-    and slots take a fifth of a dict's memory."""
-
-    __slots__ = ()
-
-    def __init__(self, **values):
-        for key in self.__slots__:
-            setattr(self, key, values.get(key))
-
-    def __getitem__(self, key):
-        return getattr(self, key)
-
-    @classmethod
-    def from_values(cls, values):
-        record = cls.__new__(cls)
-        for key, value in zip(cls.__slots__, values):
-            setattr(record, key, value)
-        return record
-
-    def values(self):
-        return tuple(getattr(self, key) for key in self.__slots__)
+def _field(record, name):
+    return getattr(record, name)
 
 
 class Phases(tuple):
@@ -54,21 +35,25 @@ class Phases(tuple):
     def __getitem__(self, phase):
         return tuple.__getitem__(self, PHASE_INDEX[phase])
 
-    def values(self):
-        return iter(self)
+
+# Marks and updates are named tuples (built in C: the join makes one per weight event) that are
+# also read by field name with [], as the dicts of the other stages are (`update["wall_ms"]`).
+MARK_FIELDS = ("file", "line", "t", "op", "ts", "rpc_ms", "wall_ms", "queue_ms")
 
 
-class Mark(Record):
+class Mark(namedtuple("Mark", MARK_FIELDS)):
     """One weight event of an update: where it was logged and what it carried."""
 
-    __slots__ = ("file", "line", "t", "op", "ts", "rpc_ms", "wall_ms", "queue_ms")
+    __slots__ = ()
+    __getitem__ = _field
 
 
-class Update(Record):
+class Update(namedtuple("Update", ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms",
+                                   "complete", "incomplete", "later_done_in_file", "server_queue_ms"))):
     """One weight update as joined."""
 
-    __slots__ = ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms", "complete",
-                 "incomplete", "later_done_in_file", "server_queue_ms")
+    __slots__ = ()
+    __getitem__ = _field
 
 
 # A generation batch as stored (a tuple in this order) and read back (a dict with these keys).
@@ -160,7 +145,7 @@ class RecordBuilder:
             return
         if kind in SERVER_PHASES:
             self.server_events += 1
-        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(map(event.get, Mark.__slots__)))
+        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(map(event.get, MARK_FIELDS)))
         if kind == "client.send":
             self._active[trace] = True
             for batch in self._open_batches:
@@ -223,7 +208,7 @@ class RecordBuilder:
             duplicates += occurrences > 1
             for index in range(occurrences):
                 logged = tuple(values[index] if index < len(values) else None for values in phases)
-                update = self._update(trace, Phases(None if values is None else Mark.from_values(values) for values in logged))
+                update = self._update(trace, Phases(None if values is None else Mark._make(values) for values in logged))
                 client = update.events["client.send"] or update.events["client.done"]
                 if client is not None:
                     rows.append((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
@@ -239,15 +224,15 @@ class RecordBuilder:
         send, recv, start, rpc_done, done = events
         client = send or done
         server = recv or start or rpc_done
-        op = next((e["op"] for e in (start, rpc_done, recv, send) if e is not None and e["op"]), "unknown")
+        op = next((e.op for e in (start, rpc_done, recv, send) if e is not None and e.op), "unknown")
         wall_ms = rpc_ms = queue_ms = None
         if done is not None:
-            wall_ms, rpc_ms, queue_ms = done["wall_ms"], done["rpc_ms"], done["queue_ms"]
+            wall_ms, rpc_ms, queue_ms = done.wall_ms, done.rpc_ms, done.queue_ms
         if rpc_ms is None and rpc_done is not None:
-            if rpc_done["rpc_ms"] is not None:
-                rpc_ms = rpc_done["rpc_ms"]
-            elif start is not None and start["t"] is not None and rpc_done["t"] is not None:
-                rpc_ms = (rpc_done["t"] - start["t"]) * 1000.0
+            if rpc_done.rpc_ms is not None:
+                rpc_ms = rpc_done.rpc_ms
+            elif start is not None and start.t is not None and rpc_done.t is not None:
+                rpc_ms = (rpc_done.t - start.t) * 1000.0
         # Seed 002: wall_ms = queue_ms + rpc_ms; any two give the third.
         if queue_ms is None and wall_ms is not None and rpc_ms is not None:
             queue_ms = wall_ms - rpc_ms
@@ -259,25 +244,25 @@ class RecordBuilder:
             trace=trace,
             op=op,
             events=events,
-            client_host=self.files[client["file"]]["host"] if client else None,
-            server_host=self.files[server["file"]]["host"] if server else None,
+            client_host=self.files[client.file]["host"] if client else None,
+            server_host=self.files[server.file]["host"] if server else None,
             wall_ms=wall_ms,
             rpc_ms=rpc_ms,
             queue_ms=queue_ms,
             complete=done is not None,
             incomplete=send is not None and done is None,
-            later_done_in_file=send is not None and self.last_done_line.get(send["file"], 0) > send["line"],
+            later_done_in_file=send is not None and self.last_done_line.get(send.file, 0) > send.line,
             server_queue_ms=_server_queue_ms(recv, start),
         )
 
 
 def _first_position(update):
-    event = next(e for e in update["events"].values() if e is not None)
-    return (event["file"], event["line"])
+    event = next(e for e in update.events if e is not None)
+    return (event.file, event.line)
 
 
 def _server_queue_ms(recv, start):
     """recv -> rpc.start, always on the server's one clock."""
-    if recv is not None and start is not None and recv["t"] is not None and start["t"] is not None:
-        return (start["t"] - recv["t"]) * 1000.0
+    if recv is not None and start is not None and recv.t is not None and start.t is not None:
+        return (start.t - recv.t) * 1000.0
     return None

@@ -1,6 +1,6 @@
 """A run's per-event records on disk, so that memory does not grow with the log.
 
-Weight events, generation batches and the weight updates joined from them live in a private
+Weight events, generation batches and the timeline rows of the joined weight updates live in a private
 temporary SQLite database (`sqlite3.connect("")`: a file SQLite deletes itself when the connection
 closes). Rows are tuples of plain values packed with `marshal` (the engine's own data, never read
 from anywhere else). Writes are buffered and sent with executemany.
