@@ -54,7 +54,7 @@ def test_simrl_on_one_host_binds_to_loopback():
     assert components["orchestrator"]["log"] == "logs/orchestrator.log"
     assert components["orchestrator"]["exit"] == "logs/orchestrator.exit"
     assert components["trainer"]["stop"] == {"signals": ["INT", "TERM", "KILL"], "timeout": 15}
-    assert resolved["config"] == {"async_level": 2, "admin_client": "shared"}
+    assert resolved["config"] == {"async_level": 2, "admin_client": "shared", "weight_update": "before-batch"}
     assert not any("{" in c["command"] for c in resolved["components"])
 
 
@@ -80,10 +80,12 @@ def test_a_client_on_another_host_is_what_leaves_loopback():
 
 def test_overrides_replace_profile_vars_and_later_vars_see_them():
     resolved = plan("simrl", "h1", ONE_HOST, {"sim_python": "/opt/venv/bin/python",
-                                             "admin_client": "dedicated", "async_level": 1})
+                                             "admin_client": "dedicated", "async_level": 1,
+                                             "weight_update": "during-batch"})
     orchestrator = by_name(resolved)["orchestrator"]["command"]
     assert orchestrator.startswith("/opt/venv/bin/python -m stallscope.sim orchestrator")
     assert "--admin-client dedicated" in orchestrator and "--async-level 1 " in orchestrator
+    assert "--weight-update during-batch" in orchestrator
     assert resolved["config"]["async_level"] == 1
 
 

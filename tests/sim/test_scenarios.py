@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from .simproc import LINE_PREFIX, sim_command, sim_env
+from stallscope.engine import analyze
+
 from .simreport import diagnose, tagged, update_records
 
 pytestmark = pytest.mark.slow
@@ -25,6 +27,9 @@ SCENARIOS = {
     "checkpoint_stall": ["--max-steps", 4, "--admin-client", "dedicated", "--async-level", 1,
                          "--write-delay-ms", 2500],
     "truncation": ["--max-steps", 3, "--admin-client", "dedicated", "--max-tokens", 160],
+    # Steps 1-2 collect their batches between updates, steps 3-4 while a 3 s engine load pauses them.
+    "contention": ["--max-steps", 4, "--admin-client", "dedicated", "--weight-update", "during-batch",
+                   "--engine-delay-ms", 3000],
     "crash": ["--max-steps", 4, "--crash-at-step", 2],
 }
 
@@ -117,6 +122,22 @@ def test_short_max_tokens_is_poor_rollout_quality(runs):
         truncated = [r for r in rollouts if r["finish_reason"] == "length"]
         assert logged == pytest.approx(100 * len(truncated) / len(rollouts), abs=0.05)
         assert all(r["completion_tokens"] == 160 for r in truncated)
+
+
+def test_weight_load_during_a_batch_is_generation_contention(runs):
+    run = finished(runs["contention"])
+    report = analyze([str(run.dir)])
+    diagnosis = diagnose(run.dir)
+    # The engine's 3 s load is the cause (slow_weight_loading, the reload's 3 s is critical); the
+    # batches it paused are the seed's spike during weight update.
+    assert diagnosis.primary == "slow_weight_loading"
+    assert {"slow_weight_loading", "generation_contention"} <= diagnosis.findings
+    during, between = diagnosis.metrics["gen_dur_ms.during_updates"], diagnosis.metrics["gen_dur_ms.between_updates"]
+    assert during["count"] == 2 and between["count"] == 2
+    assert during["min"] - between["max"] > 1500  # most of the 3 s pause shows in each overlapping batch
+    contention = next(f for f in report["findings"] if f["id"] == "generation_contention")
+    update_traces = {r["trace_id"] for r in update_records(run.dir) if r["client.send"]["path"].endswith(("step_1", "step_2"))}
+    assert {trace for batch in contention["evidence"]["slowest_batches"] for trace in batch["updates"]} == update_traces
 
 
 def test_injected_crash_fails_the_run_with_one_line(runs):

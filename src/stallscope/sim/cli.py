@@ -81,6 +81,7 @@ OPTIONS = [
     Option("--inflight", (ORCHESTRATOR,), dict(type=positive_int, default=None, help="streaming requests kept in flight (default: 2 x --batch-size)")),
     Option("--pool-size", (ORCHESTRATOR,), dict(type=positive_int, default=8, help="max connections of the shared client (default %(default)s)")),
     Option("--admin-client", (ORCHESTRATOR,), dict(choices=["shared", "dedicated"], default="shared", help="client for weight updates: the streams' pool or its own connection (default %(default)s)")),
+    Option("--weight-update", (ORCHESTRATOR,), dict(choices=["before-batch", "during-batch"], default="before-batch", help="when a step loads its checkpoint: before collecting its batch, or while it does, so that the load pauses the batch's generation (default %(default)s)")),
     Option("--health-timeout-s", (ORCHESTRATOR,), dict(type=positive_float, default=30.0, help="wait this long for the server's /health (default %(default)s)")),
 ]
 
@@ -167,7 +168,7 @@ def run_component(ns: argparse.Namespace) -> int:
             batch_size=ns.batch_size, rollouts_per_example=ns.rollouts_per_example,
             async_level=ns.async_level, seq_len=ns.seq_len,
             max_tokens=ns.max_tokens or ns.seq_len, inflight=ns.inflight or 2 * ns.batch_size,
-            pool_size=ns.pool_size, admin_client=ns.admin_client,
+            pool_size=ns.pool_size, admin_client=ns.admin_client, weight_update=ns.weight_update,
             crash_at_step=ns.crash_at_step, health_timeout_s=ns.health_timeout_s,
             timeout_s=ns.timeout_s)
         main = orchestrator.run

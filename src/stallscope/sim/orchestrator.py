@@ -9,6 +9,9 @@
   (`[ckpt] wait.start/done`) and sends `update_weights` with a fresh trace id through the shared
   client (it queues behind the streams) or a dedicated admin client (max_connections=1, no
   keep-alive: prime-rl's fix), logging `client.send` / `client.done` with queue_ms = wall - rpc.
+  `weight_update` says when: before the step collects its batch, or while it does (the step ends
+  when both are done), so that the engine's weight load pauses the batch's generation: seed 002's
+  "spike during weight update".
 """
 
 import asyncio
@@ -41,6 +44,7 @@ class OrchestratorConfig:
     inflight: int
     pool_size: int
     admin_client: str  # "shared" | "dedicated"
+    weight_update: str  # "before-batch" | "during-batch"
     crash_at_step: int | None
     health_timeout_s: float
     timeout_s: float
@@ -170,22 +174,30 @@ class Orchestrator:
                  step, (done - started) * 1000, done)
         return path
 
+    async def load_checkpoint(self, step: int) -> None:
+        await self.weights_rpc("update_weights", await self.wait_for_checkpoint(step))
+        self.ckpt_step = step
+
     async def step(self, step: int) -> None:
         config = self.config
-        if step - self.ckpt_step > config.async_level:
-            target = step - config.async_level
-            await self.weights_rpc("update_weights", await self.wait_for_checkpoint(target))
-            self.ckpt_step = target
+        behind = step - self.ckpt_step > config.async_level
+        if behind and config.weight_update == "before-batch":
+            await self.load_checkpoint(step - config.async_level)
         if step == config.crash_at_step:
             raise SimError(f"orchestrator crashed at step {step}: fault injected by --crash-at-step")
 
-        started = mono()
-        log.info("[gen] batch.start inflight=%d target_batch=%d t=%.6f",
-                 self.streams.inflight, config.batch_size, started)
-        batch = await self.streams.take(config.batch_size, self.deadline)
-        done = mono()
-        log.info("[gen] batch.done completions=%d dur_ms=%.1f inflight=%d t=%.6f",
-                 len(batch), (done - started) * 1000, self.streams.inflight, done)
+        # The step ends when its batch and, during-batch, its weight update are both done; a failure
+        # of either cancels the other.
+        async with asyncio.TaskGroup() as update:
+            started = mono()
+            log.info("[gen] batch.start inflight=%d target_batch=%d t=%.6f",
+                     self.streams.inflight, config.batch_size, started)
+            if behind and config.weight_update == "during-batch":
+                update.create_task(self.load_checkpoint(step - config.async_level))
+            batch = await self.streams.take(config.batch_size, self.deadline)
+            done = mono()
+            log.info("[gen] batch.done completions=%d dur_ms=%.1f inflight=%d t=%.6f",
+                     len(batch), (done - started) * 1000, self.streams.inflight, done)
 
         write_jsonl_atomically(rollout_file(config.output_dir, step), [
             {"example": c.example, "sample": c.sample, "prompt_tokens": c.prompt_tokens,
@@ -238,10 +250,10 @@ async def wait_for_health(base_url: str, timeout_s: float) -> None:
 async def run(config: OrchestratorConfig) -> int:
     deadline = Deadline(config.timeout_s, "orchestrator")
     log.info("orchestrator started: base_url=%s output_dir=%s max_steps=%d batch_size=%d "
-             "inflight=%d pool_size=%d admin_client=%s async_level=%d max_tokens=%d",
+             "inflight=%d pool_size=%d admin_client=%s weight_update=%s async_level=%d max_tokens=%d",
              config.base_url, config.output_dir, config.max_steps, config.batch_size,
-             config.inflight, config.pool_size, config.admin_client, config.async_level,
-             config.max_tokens)
+             config.inflight, config.pool_size, config.admin_client, config.weight_update,
+             config.async_level, config.max_tokens)
     await wait_for_health(config.base_url, min(config.health_timeout_s, deadline.remaining()))
     timeout = client_timeout(pool_s=config.timeout_s)
     shared = httpx.AsyncClient(
