@@ -63,9 +63,10 @@ def test_severity_badge():
 
 
 def test_filters_in_a_template_through_ansible(tmp_path):
-    """ansible.cfg's filter_plugins path makes them available to templates."""
+    """ansible.cfg's filter_plugins and test_plugins paths make them available to templates."""
     (tmp_path / "runner").mkdir()
-    expression = "{{ 125000 | duration_ms }}|{{ [1, 2, 3] | percentile(50) }}|{{ 'warning' | severity_badge }}"
+    expression = ("{{ 125000 | duration_ms }}|{{ [1, 2, 3] | percentile(50) }}|{{ 'warning' | severity_badge }}"
+                  "|{{ ['r1', '../x', 'a b'] | select('run_id') | join(',') }}")
     run = ansible_runner.run(
         private_data_dir=str(tmp_path / "runner"), host_pattern="localhost", module="ansible.builtin.debug",
         module_args=f"msg={expression!r}", envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
@@ -73,7 +74,7 @@ def test_filters_in_a_template_through_ansible(tmp_path):
     )
     assert run.rc == 0, run.stdout.read()
     [message] = [e["event_data"]["res"]["msg"] for e in run.events if e["event"] == "runner_on_ok"]
-    assert message == "2 min 5 s|2.0|[WARNING]"
+    assert message == "2 min 5 s|2.0|[WARNING]|r1"
 
 
 def test_finding_line():

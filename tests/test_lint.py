@@ -1,4 +1,4 @@
-"""Lint and documentation checks over every role, playbook, module and filter in the repository."""
+"""Lint and documentation checks over every role, playbook, module, filter and test plugin in the repository."""
 
 import importlib.util
 import json
@@ -11,27 +11,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-       "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+
+
+def ansible_env():
+    # Read at call time: the session fixture in conftest.py has put this interpreter's bin on PATH.
+    return {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
 
 
 def module_names():
     return sorted(path.stem for path in (REPO / "library").glob("*.py"))
 
 
-def filter_names():
+def plugin_names(directory, kind):
+    """The names a directory of Jinja plugins defines: kind "filter" (FilterModule) or "test" (TestModule)."""
     names = []
-    for path in sorted((REPO / "filter_plugins").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"filters_{path.stem}", path)
+    for path in sorted((REPO / directory).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"{directory}_{path.stem}", path)
         plugin = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(plugin)
-        names += sorted(plugin.FilterModule().filters())
+        names += sorted(plugin.FilterModule().filters() if kind == "filter" else plugin.TestModule().tests())
     return names
 
 
 def ansible_doc(kind, name):
     proc = subprocess.run([str(BIN / "ansible-doc"), "--json", "-t", kind, name],
-                          capture_output=True, text=True, env=ENV, cwd=REPO, timeout=120)
+                          capture_output=True, text=True, env=ansible_env(), cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)[name]
 
@@ -39,7 +43,7 @@ def ansible_doc(kind, name):
 @pytest.mark.slow
 def test_ansible_lint_production_profile_passes():
     proc = subprocess.run([str(BIN / "ansible-lint"), "--offline", "--nocolor"],
-                          capture_output=True, text=True, env=ENV, cwd=REPO, timeout=600)
+                          capture_output=True, text=True, env=ansible_env(), cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "Profile 'production' was required, and it passed" in proc.stderr + proc.stdout
 
@@ -51,8 +55,9 @@ def test_module_documentation_parses(name):
     assert doc["examples"].strip() and doc["return"]
 
 
-@pytest.mark.parametrize("name", filter_names())
-def test_filter_documentation_parses(name):
-    doc = ansible_doc("filter", name)
+@pytest.mark.parametrize("kind, name", [("filter", name) for name in plugin_names("filter_plugins", "filter")]
+                         + [("test", name) for name in plugin_names("test_plugins", "test")])
+def test_jinja_plugin_documentation_parses(kind, name):
+    doc = ansible_doc(kind, name)
     assert doc["doc"]["name"] == name and doc["doc"]["short_description"]
     assert doc["examples"].strip() and doc["return"]
