@@ -20,7 +20,6 @@ joining, statistics, findings and the output files.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from run import machine, median_run  # noqa: E402  (bench/run.py, beside this file)
+from run import bench_log, bench_parser, machine, median_run  # noqa: E402  (bench/run.py, beside this file)
 
 STEPS = ("read", "newlines", "search", "families")
 LABELS = {
@@ -92,11 +91,7 @@ def scan_in_two(path, step):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=float, default=1100)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--work", default="/tmp/stallscope-bench")
-    parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser = bench_parser(__doc__)
     parser.add_argument("--step", choices=[*STEPS, "families-2p"], help=argparse.SUPPRESS)  # one child run
     parser.add_argument("--log", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -110,11 +105,7 @@ def main(argv=None):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        log = work / f"orchestrator_{int(args.size_mb)}MB.log"
-        if not log.exists():
-            subprocess.run([sys.executable, str(HERE / "make_log.py"), "--size-mb", str(args.size_mb), "--out", str(log)],
-                           check=True)
-        subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+        log = bench_log(work, args.size_mb)
         rows = [("`grep -c '\\['`", median_run(["grep", "-c", r"\[", str(log)], args.repeat, work))]
         for step in (*STEPS, "families-2p"):
             argv_ = [sys.executable, __file__, "--step", step, "--log", str(log)]

@@ -49,8 +49,26 @@ def machine():
     return f"{os.cpu_count()} CPUs ({model}), {mem_kb / 1024 / 1024:.0f} GB RAM, Python {sys.version.split()[0]}"
 
 
-def measure(log, work, repeat):
+def bench_parser(doc):
+    """The options every benchmark here takes: --size-mb, --repeat, --work, --keep."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=1100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", default="/tmp/stallscope-bench")
+    parser.add_argument("--keep", action="store_true", help="keep the generated logs")
+    return parser
+
+
+def bench_log(work, size_mb):
+    """work/orchestrator_<size>MB.log, written by make_log.py unless it is there, in the page cache."""
+    log = work / f"orchestrator_{int(size_mb)}MB.log"
+    if not log.exists():
+        subprocess.run([sys.executable, str(HERE / "make_log.py"), "--size-mb", str(size_mb), "--out", str(log)], check=True)
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    return log
+
+
+def measure(log, work, repeat):
     env = dict(os.environ, PYTHONPATH=str(SRC))
     out = work / "analysis"
     grep = median_run(["grep", "-c", r"\[", str(log)], repeat, work)
@@ -61,21 +79,13 @@ def measure(log, work, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=float, default=1100)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--work", default="/tmp/stallscope-bench")
-    parser.add_argument("--keep", action="store_true", help="keep the generated logs")
-    args = parser.parse_args(argv)
+    args = bench_parser(__doc__).parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     try:
         results = []
         for size in (args.size_mb, args.size_mb / 4):
-            log = work / f"orchestrator_{int(size)}MB.log"
-            if not log.exists():
-                subprocess.run([sys.executable, str(HERE / "make_log.py"), "--size-mb", str(size), "--out", str(log)], check=True)
-            results.append(measure(log, work, args.repeat))
+            results.append(measure(bench_log(work, size), work, args.repeat))
         load = os.getloadavg()
     finally:
         if not args.keep:
