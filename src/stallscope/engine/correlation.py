@@ -8,7 +8,7 @@ and recv must follow send. Every complete update bounds the offset; the bounds' 
 estimate. An empty intersection means the clocks cannot be reconciled, and the client split is left out.
 """
 
-from array import array
+from .samples import SPILL_EVERY, Samples
 
 # Rounding slack of logged values (t= to the microsecond, wall_ms to 0.1 ms) when intersecting bounds.
 SLACK_S = 0.002
@@ -19,7 +19,8 @@ class ClockBounds:
 
     def __init__(self):
         self.pairs = {}  # (client host, server host) -> [updates, highest low bound, lowest high bound]
-        self.splittable = {}  # (client host, server host) -> (send t values, recv t values)
+        # (client host, server host) -> recv t - send t (s) of each update that can be split
+        self.send_to_recv = {}
 
     def add(self, update):
         bounds = _bounds(update)
@@ -32,9 +33,7 @@ class ClockBounds:
         pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
         recv = update["events"]["server.recv"]
         if recv is not None and recv["t"] is not None:
-            send_t, recv_t = self.splittable.setdefault(key, (array("d"), array("d")))
-            send_t.append(update["events"]["client.send"]["t"])
-            recv_t.append(recv["t"])
+            self.send_to_recv.setdefault(key, Samples()).append(recv["t"] - update["events"]["client.send"]["t"])
 
 
 def correlate(clocks):
@@ -75,11 +74,14 @@ def correlate(clocks):
 
 def client_queue_samples(clocks, offsets):
     """Client-side queue time (send -> recv, ms) of every update whose host pair has an offset."""
-    values = array("d")
-    for key, (send_t, recv_t) in clocks.splittable.items():
+    values = Samples()
+    for key, send_to_recv in clocks.send_to_recv.items():
         offset_s = offsets.get(key)
         if offset_s is not None:
-            values.extend((recv - offset_s - send) * 1000.0 for send, recv in zip(send_t, recv_t))
+            for seconds in send_to_recv:
+                values.append(_client_queue_ms(seconds, offset_s))
+                if not len(values) % SPILL_EVERY:
+                    values.spill()
     return values
 
 
@@ -89,7 +91,12 @@ def client_queue_ms(update, offsets):
     recv = update["events"]["server.recv"]
     if offset_s is None or _bounds(update) is None or recv is None or recv["t"] is None:
         return None
-    return (recv["t"] - offset_s - update["events"]["client.send"]["t"]) * 1000.0
+    return _client_queue_ms(recv["t"] - update["events"]["client.send"]["t"], offset_s)
+
+
+def _client_queue_ms(send_to_recv_s, offset_s):
+    """recv - send on the two clocks, less the server clock's offset, in ms."""
+    return (send_to_recv_s - offset_s) * 1000.0
 
 
 def _bounds(update):

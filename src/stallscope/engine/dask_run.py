@@ -7,10 +7,10 @@ analysis script); the agg/sim median ratio; per-worker task counts and busy time
 distributed's memory, event-loop and GC messages per host.
 """
 
-from array import array
 from collections import defaultdict
 from datetime import datetime
 
+from .samples import SPILL_EVERY, Samples, spill
 from .stats import summarize
 
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
@@ -37,7 +37,7 @@ class DaskRecordBuilder:
 
     def __init__(self, files):
         self.files = files  # per file index: {"path", "host", ...}
-        self.samples = {name: array("d") for name in SAMPLE_METRICS}
+        self.samples = {name: Samples() for name in SAMPLE_METRICS}
         self.trials = {}  # param_id -> {"targets": {target: {workers}}, "aggs": count}
         self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
         self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
@@ -48,6 +48,8 @@ class DaskRecordBuilder:
 
     def add(self, event, file_index):
         self.events += 1
+        if not self.events % SPILL_EVERY:
+            spill(self.samples.values())
         host = self.files[file_index]["host"]
         kind = event["event"]
         if kind in ("sim", "agg"):

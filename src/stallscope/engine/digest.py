@@ -10,9 +10,9 @@ incomplete updates' listing) it is restored from each update's first (file, line
 """
 
 import heapq
-from array import array
 
 from . import correlation
+from .samples import SPILL_EVERY, Samples, spill
 
 SAMPLED = ("queue_ms", "server_queue_ms", "wall_ms", "rpc_ms")
 WEIGHT_OPS = ("update_weights", "reload_weights")
@@ -23,8 +23,8 @@ class UpdateDigest:
     def __init__(self):
         self.count = 0
         self.counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
-        self.samples = {name: array("d") for name in SAMPLED}
-        self.rpc_ms_by_op = {op: array("d") for op in WEIGHT_OPS}
+        self.samples = {name: Samples() for name in SAMPLED}
+        self.rpc_ms_by_op = {op: Samples() for op in WEIGHT_OPS}
         self.clocks = correlation.ClockBounds()
         self._slowest = []  # a min-heap of the SLOWEST slowest: (-wall_ms, first position), negated
         self._incomplete = []  # (first position, update)
@@ -32,6 +32,8 @@ class UpdateDigest:
     def add(self, update, first_position):
         """One joined update (records.Update) and the (file, line) of its first event."""
         self.count += 1
+        if not self.count % SPILL_EVERY:
+            spill(self.samples.values(), self.rpc_ms_by_op.values(), self.clocks.send_to_recv.values())
         counts = self.counts
         counts["complete"] += update.complete
         counts["incomplete"] += update.incomplete
@@ -43,7 +45,7 @@ class UpdateDigest:
             if value is not None:
                 self.samples[name].append(value)
         if update.rpc_ms is not None:
-            self.rpc_ms_by_op.setdefault(update.op, array("d")).append(update.rpc_ms)
+            self.rpc_ms_by_op.setdefault(update.op, Samples()).append(update.rpc_ms)
         if update.wall_ms is not None:
             # Slowest first, ties in first-event order: the heap keeps the SLOWEST smallest keys
             # of (-wall_ms, position) by holding their negation.

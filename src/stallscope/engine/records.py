@@ -6,15 +6,16 @@ flight while they ran, by line order within the file that logged both (a process
 time order, so this needs no clock).
 
 Weight events, batches and the timeline's update rows are kept in a RunStore (on disk), metric
-samples in arrays of doubles; each joined update goes to an UpdateDigest (digest.py) as it is built.
+samples in Samples (samples.py: arrays of doubles that spill to disk past a bound); each joined
+update goes to an UpdateDigest (digest.py) as it is built.
 Memory holds only what is in flight within a file and one trace's events at a time.
 """
 
-from array import array
 from collections import Counter, defaultdict, deque, namedtuple
 from itertools import groupby
 
 from .digest import UpdateDigest
+from .samples import SPILL_EVERY, Samples, spill
 from .store import FLUSH_ROWS, RunStore
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
@@ -96,7 +97,7 @@ class Batches(Stored):
 
 
 class RecordBuilder:
-    """Streams events in; finish() returns the run's records (plain dicts, arrays and store views)."""
+    """Streams events in; finish() returns the run's records (plain dicts, Samples and store views)."""
 
     def __init__(self, files):
         """`files`: per file index, `{"path", "host", "async_level"}`."""
@@ -104,13 +105,14 @@ class RecordBuilder:
         self.file = None
         self.store = RunStore()
         self.batch_count = 0
-        self.samples = defaultdict(lambda: array("d"))  # metric name -> samples
-        self.staleness_excess = array("d")
+        self.samples = defaultdict(Samples)  # metric name -> samples
+        self.staleness_excess = Samples()
         self.untraced = {"count": 0, "per_second": defaultdict(Counter)}  # host -> second -> count
         self.last_done_line = {}  # file -> line of its last client.done
         self.server_events = 0
         self._active = {}
         self._open_batches = deque()
+        self._until_spill = SPILL_EVERY
 
     def begin_file(self, index):
         self.file = index
@@ -120,6 +122,10 @@ class RecordBuilder:
     def add(self, event):
         if event["family"] != "prime-rl":
             return
+        self._until_spill -= 1
+        if not self._until_spill:
+            self._until_spill = SPILL_EVERY
+            spill(self.samples.values(), (self.staleness_excess,))
         event["file"] = self.file
         kind = event["event"]
         if kind in UPDATE_PHASES:

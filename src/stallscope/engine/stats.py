@@ -5,35 +5,50 @@ import math
 STAT_KEYS = ("count", "mean", "stddev", "min", "p50", "p90", "p95", "p99", "max")
 
 
+PERCENTILES = (50, 90, 95, 99)
+
+
+def _ranks(count, q):
+    """(low rank, high rank, weight of high) of the q-th percentile of `count` sorted values."""
+    rank = (count - 1) * q / 100.0
+    low = math.floor(rank)
+    return low, min(low + 1, count - 1), rank - low
+
+
+def _interpolate(at, count, q):
+    low, high, weight = _ranks(count, q)
+    return at[low] + (at[high] - at[low]) * weight
+
+
 def percentile(ordered, q):
     """The q-th percentile (0-100) of sorted values, linearly interpolated between ranks."""
     if not ordered:
         return None
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return _interpolate(ordered, len(ordered), q)
 
 
 def summarize(values):
     """`{count, mean, stddev, min, p50, p90, p95, p99, max}`; all but count are None without samples.
 
-    stddev is the population standard deviation (the samples are the whole run, not a sample of it).
+    `values`: a sequence of floats, or samples.Samples (possibly spilled to disk: read back in
+    order once, and twice more for the sums). stddev is the population standard deviation (the
+    samples are the whole run, not a sample of it). fsum is exact, so the order of the sums does
+    not change them.
     """
-    ordered = sorted(values)
-    count = len(ordered)
+    count = len(values)
     if count == 0:
         return {key: (0 if key == "count" else None) for key in STAT_KEYS}
-    mean = math.fsum(ordered) / count
-    variance = math.fsum((v - mean) ** 2 for v in ordered) / count
+    ordered = values.ordered() if hasattr(values, "ordered") else sorted(values)
+    if not isinstance(ordered, list):  # a merge of sorted runs: keep only the ranks needed
+        wanted = {0, count - 1}.union(*(_ranks(count, q)[:2] for q in PERCENTILES))
+        ordered = {rank: value for rank, value in enumerate(ordered) if rank in wanted}
+    mean = math.fsum(values) / count
+    variance = math.fsum((v - mean) ** 2 for v in values) / count
     return {
         "count": count,
         "mean": mean,
         "stddev": math.sqrt(variance),
         "min": ordered[0],
-        "p50": percentile(ordered, 50),
-        "p90": percentile(ordered, 90),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
-        "max": ordered[-1],
+        **{f"p{q}": _interpolate(ordered, count, q) for q in PERCENTILES},
+        "max": ordered[count - 1],
     }
