@@ -140,9 +140,13 @@ def open_tar_stream(path, compression):
                 "%s is zstd-compressed but neither the zstd command nor the zstandard Python package "
                 "is installed here; install zstd (apt-get install zstd) or collect with gzip" % path
             )
-        proc = subprocess.Popen([zstd_bin, "-dcq", path], stdout=subprocess.PIPE)
+        proc = subprocess.Popen([zstd_bin, "-dcq", "--", path], stdout=subprocess.PIPE)
 
         def finish():
+            # tarfile stops at the end-of-archive blocks; read the padding zstd still writes after
+            # them, or SIGPIPE kills it and a sound archive looks corrupt (exit -13).
+            while proc.stdout.read(1 << 16):
+                pass
             proc.stdout.close()
             if proc.wait() != 0:
                 raise ArchiveError("zstd could not decompress %s (exit %d)" % (path, proc.returncode))
