@@ -51,14 +51,11 @@ def test_unpacks_each_compression(tmp_path, compression):
     assert (tmp_path / "host1/logs/orchestrator.log").read_bytes() == b"line\n"
 
 
-@pytest.mark.parametrize("decoder", ["zstd command", "zstandard package"])
-def test_zstd_archive_with_padding_past_a_pipe_buffer(tmp_path, monkeypatch, decoder):
+def test_zstd_command_reads_padding_past_a_pipe_buffer(tmp_path, monkeypatch):
     # tarfile stops at the end-of-archive blocks; the zstd process still writing the padding after
-    # them must not be killed by SIGPIPE and reported as a failed decompression.
-    if decoder == "zstd command":
-        monkeypatch.setitem(sys.modules, "zstandard", None)  # `import zstandard` fails: the command is used
-    else:
-        pytest.importorskip("zstandard")
+    # them must not be killed by SIGPIPE and reported as a failed decompression. (The zstandard
+    # package, where installed, is a stream reader in this process: no pipe.)
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # `import zstandard` fails: the command is used
     archive = make_tar(tmp_path / "a.tar.zst", {"logs/orchestrator.log": b"line\n"}, "zstd", padding=4 << 20)
     result = run_module("safe_unarchive", {"src": str(archive), "dest": str(tmp_path / "host1")})
     assert not result.get("failed"), result
