@@ -12,10 +12,10 @@ incomplete updates' listing) it is restored from each update's first (file, line
 import heapq
 
 from . import correlation
+from .families.prime_rl import WEIGHT_OPS
 from .samples import SPILL_EVERY, Samples, spill
 
 SAMPLED = ("queue_ms", "server_queue_ms", "wall_ms", "rpc_ms")
-WEIGHT_OPS = ("update_weights", "reload_weights")
 SLOWEST = 10
 
 
@@ -26,7 +26,7 @@ class UpdateDigest:
         self.samples = {name: Samples() for name in SAMPLED}
         self.rpc_ms_by_op = {op: Samples() for op in WEIGHT_OPS}
         self.clocks = correlation.ClockBounds()
-        self._slowest = []  # a min-heap of the SLOWEST slowest: (-wall_ms, first position), negated
+        self._slowest = []  # min-heap of ((wall_ms, negated position), update): its root is the least slow kept
         self._incomplete = []  # (first position, update)
 
     def add(self, update, first_position):
@@ -47,8 +47,7 @@ class UpdateDigest:
         if update.rpc_ms is not None:
             self.rpc_ms_by_op.setdefault(update.op, Samples()).append(update.rpc_ms)
         if update.wall_ms is not None:
-            # Slowest first, ties in first-event order: the heap keeps the SLOWEST smallest keys
-            # of (-wall_ms, position) by holding their negation.
+            # Slowest first, ties in first-event order: the largest (wall_ms, negated position).
             key = (update.wall_ms, _negated(first_position))
             if len(self._slowest) < SLOWEST:
                 heapq.heappush(self._slowest, (key, update))
