@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from .samples import SPILL_EVERY, Samples, spill
-from .stats import summarize
 
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                   "event_loop_unresponsive_s", "gc_cpu_pct")
@@ -42,7 +41,7 @@ class DaskRecordBuilder:
         self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
         self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
         self.restarted = []
-        self.event_loop = defaultdict(list)  # component -> seconds
+        self.event_loop = {}  # component -> {"warnings": count, "max_s": longest}
         self.first = self.last = None
         self.events = 0
 
@@ -62,7 +61,9 @@ class DaskRecordBuilder:
             if kind == "memory.restart":
                 self.restarted.append(event["worker"])
         elif kind == "event_loop":
-            self.event_loop[event["component"]].append(event["seconds"])
+            figures = self.event_loop.setdefault(event["component"], {"warnings": 0, "max_s": event["seconds"]})
+            figures["warnings"] += 1
+            figures["max_s"] = max(figures["max_s"], event["seconds"])
             self.samples["event_loop_unresponsive_s"].append(event["seconds"])
         elif kind == "gc":
             self.samples["gc_cpu_pct"].append(event["cpu_pct"])
@@ -98,13 +99,13 @@ class DaskRecordBuilder:
             "workers": dict(self.workers),
             "memory": dict(self.memory),
             "restarted": self.restarted,
-            "event_loop": dict(self.event_loop),
+            "event_loop": self.event_loop,
             "span": (self.first, self.last),
         }
 
 
-def summary(records):
-    """The report's `dask` section from the dask records."""
+def summary(records, metrics):
+    """The report's `dask` section from the dask records and the run's metric summaries."""
     trials = records["trials"]
     aggregated = [trial for trial in trials.values() if trial["aggs"]]
     # Trials with aggregations count when the run has any (sims of a failed or unfinished trial do
@@ -114,8 +115,8 @@ def summary(records):
     span_s = last - first if first is not None and last is not None else None
     multi = [trial for trial in aggregated if len(trial["targets"]) >= 2]
     split = [trial for trial in multi if len({w for workers in trial["targets"].values() for w in workers}) > 1]
-    sim_p50 = summarize(records["samples"]["sim_duration_ms"])["p50"]
-    agg_p50 = summarize(records["samples"]["agg_duration_ms"])["p50"]
+    sim_p50 = metrics["sim_duration_ms"]["p50"]
+    agg_p50 = metrics["agg_duration_ms"]["p50"]
     workers = [dict(worker=address, **figures) for address, figures in sorted(records["workers"].items())]
     for worker in workers:
         worker["busy_share"] = worker["busy_ms"] / 1000.0 / span_s if span_s else None
@@ -136,7 +137,6 @@ def summary(records):
         "worker_busy_imbalance": max(busy) / mean_busy if len(busy) >= 2 and mean_busy > 0 else None,
         "memory": dict(memory, by_host={host or "-": counts for host, counts in sorted(
             records["memory"].items(), key=lambda item: item[0] or "")}, restarted_workers=records["restarted"]),
-        "event_loop": {component: {"warnings": len(values), "max_s": max(values)}
-                       for component, values in sorted(records["event_loop"].items())},
+        "event_loop": dict(sorted(records["event_loop"].items())),
         "perf_report": None,
     }

@@ -69,7 +69,7 @@ def parse(path):
     text = html.unescape(text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\n", "\n"))
     duration = DURATION.search(text)
     tasks = TASKS.search(text)
-    actions = {name: seconds(value) for name, value in ACTION.findall(text) if seconds(value) is not None}
+    actions = {name: time_s for name, value in ACTION.findall(text) if (time_s := seconds(value)) is not None}
     compute, transfer = actions.get("compute"), actions.get("transfer")
     moved = (transfer or 0.0) + (compute or 0.0)
     return {

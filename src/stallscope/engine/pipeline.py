@@ -85,13 +85,14 @@ def _analyze(paths, thresholds, async_level):
     dask = None
     if "dask" in profiles:
         values.update(records["dask"]["samples"])
-        dask = dask_summary(records["dask"])
+    metrics = summarize_all(values)
+    if "dask" in profiles:
+        dask = dask_summary(records["dask"], metrics)
         reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
         if reports:
             dask["perf_report"] = perf_report.parse(reports[-1])
             if len(reports) > 1:
                 warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
-    metrics = summarize_all(values)
     async_info = _async_level(async_level, inputs)
     context = {
         "samples": values,

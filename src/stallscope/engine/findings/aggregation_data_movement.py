@@ -1,6 +1,5 @@
 """Aggregations pull every replicate's payload to one worker, per target (seed 004 sections 4 and 6)."""
 
-from ..stats import summarize
 from ..thresholds import classify
 from .common import finding, ms, worst
 
@@ -9,11 +8,10 @@ ID = "aggregation_data_movement"
 
 def evaluate(ctx):
     dask = ctx["dask"]
-    payload = ctx["samples"].get("agg_total_inline_mb")
-    if dask is None or not payload:
+    if dask is None or not ctx["metrics"]["agg_total_inline_mb"]["count"]:
         return None  # no aggregation logged (simulations only, test A): nothing moved to judge
     thresholds = ctx["thresholds"]
-    payload_stats = summarize(payload)
+    payload_stats = ctx["metrics"]["agg_total_inline_mb"]
     split = dask["split_agg_pct"]
     ratio = dask["agg_sim_ratio"]
     severities = {
@@ -24,7 +22,7 @@ def evaluate(ctx):
     severity = worst(*severities.values())
     if severity == "ok":
         return None
-    largest = summarize(ctx["samples"]["agg_max_single_kb"])
+    largest = ctx["metrics"]["agg_max_single_kb"]
     sim, agg = ctx["metrics"]["sim_duration_ms"], ctx["metrics"]["agg_duration_ms"]
     evidence = {
         "split_agg_pct": split,
