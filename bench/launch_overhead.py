@@ -27,6 +27,8 @@ from pathlib import Path
 import ansible_runner
 from stallscope.sim.runner import free_port
 
+from run import machine  # bench/run.py, beside this file
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -80,13 +82,6 @@ def playbook(name, runs_dir, private_dir, extravars=None):
     return elapsed, dict(per_role)
 
 
-def machine():
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
-    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"{os.cpu_count()} CPUs ({model}), {memory_kb / 2**20:.0f} GB RAM, load {os.getloadavg()[0]:.2f}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -112,7 +107,7 @@ def main():
                 roles[role].append(seconds)
 
     start_up, wall = statistics.median(baseline), statistics.median(walls)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}, load {os.getloadavg()[0]:.2f}\n")
     print("| what | median s | runs (s) |\n| --- | ---: | --- |")
     print(f"| inference start-up alone (exec to healthy) | {start_up:.2f} | {', '.join(f'{b:.2f}' for b in baseline)} |")
     print(f"| run_experiment.yml (to all components healthy) | {wall:.2f} | {', '.join(f'{w:.2f}' for w in walls)} |")
