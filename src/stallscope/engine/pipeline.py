@@ -16,7 +16,8 @@ from .manifests import resolve
 from .metrics import samples, summarize_all
 from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
-from .thresholds import merge_thresholds
+from .thresholds import CRITERIA_KEY, merge_thresholds
+from .throughput import throughput
 
 SCHEMA_VERSION = 1
 
@@ -129,6 +130,7 @@ def _analyze(paths, thresholds, async_level):
         "thresholds": table,
         "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
         "warnings": warnings,
     })
     if dask is not None:

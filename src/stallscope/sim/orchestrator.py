@@ -196,8 +196,9 @@ class Orchestrator:
                 update.create_task(self.load_checkpoint(step - config.async_level))
             batch = await self.streams.take(config.batch_size, self.deadline)
             done = mono()
-            log.info("[gen] batch.done completions=%d dur_ms=%.1f inflight=%d t=%.6f",
-                     len(batch), (done - started) * 1000, self.streams.inflight, done)
+            log.info("[gen] batch.done completions=%d tokens=%d dur_ms=%.1f inflight=%d t=%.6f",
+                     len(batch), sum(c.completion_tokens for c in batch), (done - started) * 1000,
+                     self.streams.inflight, done)
 
         write_jsonl_atomically(rollout_file(config.output_dir, step), [
             {"example": c.example, "sample": c.sample, "prompt_tokens": c.prompt_tokens,
