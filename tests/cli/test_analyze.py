@@ -87,6 +87,8 @@ def test_async_level_flag(stallscope, tmp_path):
         ("queue_ms: [1, 2]\n", "queue_ms: expected a mapping"),
         ("queue_ms: {warning: 1\n", "not valid YAML"),
         ("- 1\n", "expected a mapping of metric names"),
+        ("success_criteria: {queue_ms_p95_below: -1}\n", "success_criteria.queue_ms_p95_below: must be above 0"),
+        ("success_criteria: [300]\n", "success_criteria: expected a mapping"),
     ],
 )
 def test_bad_thresholds_file_is_one_line_naming_file_and_key(stallscope, queue_run, tmp_path, text, message):
@@ -106,6 +108,25 @@ def test_thresholds_file_overrides_the_table(stallscope, queue_run, tmp_path):
     assert report["thresholds"]["queue_ms"] == {"warning": 40000, "critical": 60000}
     assert report["thresholds"]["gen_dur_ms"] == {"warning": 5000, "critical": 50000}
     assert (report["diagnosis"], report["severity"]) == ("healthy", "ok")  # 30 s of queue is now tolerated
+
+
+# --- the CI gate -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "code"), [(None, 0), ("critical", 4), ("warning", 4)])
+def test_fail_on_exits_4_when_the_diagnosis_reaches_the_level(stallscope, queue_run, tmp_path, level, code):
+    result = stallscope("analyze", queue_run, "--out", tmp_path / "out", *(["--fail-on", level] if level else []))
+    assert result.code == code, result.err
+    assert (tmp_path / "out" / "SUMMARY.md").is_file()  # the report is written either way
+    assert result.out.startswith("diagnosis: frontend_queue_saturation (critical)")
+
+
+def test_fail_on_critical_passes_a_warning(stallscope, queue_run, tmp_path):
+    thresholds = tmp_path / "limits.yml"
+    thresholds.write_text("queue_ms: {warning: 1000, critical: 40000}\n")
+    args = ("analyze", queue_run, "--thresholds", thresholds, "--fail-on")
+    assert stallscope(*args, "critical", "--out", tmp_path / "a").code == 0
+    assert stallscope(*args, "warning", "--out", tmp_path / "b").code == 4
+    assert stallscope(*args, "severe", "--out", tmp_path / "c").code == 2
 
 
 # --- the bad-input suite ------------------------------------------------------------------------

@@ -60,3 +60,23 @@ def test_compare_rejects_a_json_that_is_not_a_report(stallscope, tmp_path):
     result = stallscope("compare", tmp_path / "x.json", tmp_path / "a")
     assert result.code == 2 and "x.json: not a stallscope report.json" in result.err
 
+
+def test_fail_on_regression_exit_codes(stallscope, tmp_path):
+    before, after = before_and_after(tmp_path)
+    assert stallscope("compare", before, after, "--fail-on-regression").code == 0
+    assert stallscope("compare", after, before).code == 0  # a fail without the gate option
+    swapped = stallscope("compare", after, before, "--fail-on-regression")
+    assert swapped.code == 5 and "**Verdict: fail**" in swapped.out
+    write_log(tmp_path / "short" / "o.log", step_lines([(0.0, 2.0)] * 3, clock_prefix=False), prefix="none")
+    short = stallscope("compare", before, tmp_path / "short", "--fail-on-regression")
+    assert short.code == 6 and "**Verdict: inconclusive**" in short.out
+    assert "after: 2 steady-state step(s), fewer than min_steps 3" in short.out
+
+
+def test_success_criteria_come_from_the_thresholds_file(stallscope, tmp_path):
+    before, after = before_and_after(tmp_path)
+    strict = tmp_path / "strict.yml"
+    strict.write_text("success_criteria: {queue_ms_p95_below: 50}\n")
+    result = stallscope("compare", before, after, "--thresholds", strict, "--fail-on-regression")
+    assert result.code == 5
+    assert "- fail: queue_ms p95 < 50 ms (after)" in result.out
