@@ -101,7 +101,7 @@ def _placement(components, groups, addresses, profile_name):
     return hosts
 
 
-def launch_plan(profile, host, groups, addresses, run, controller=None, overrides=None):
+def launch_plan(profile, host, groups, addresses, run, controller=None, overrides=None, environment=None):
     """The profile resolved for one host: see launch_plan.yml and docs/profiles.md."""
     profile_name = _check_profile(profile)
     components = sorted(profile["components"], key=lambda c: c.get("start_order", 0))
@@ -152,7 +152,7 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         if health:
             health = dict(DEFAULT_HEALTH, **_render(health, local, where + ".health"))
         stop = dict(DEFAULT_STOP, **_render(component.get("stop") or {}, local, where + ".stop"))
-        environment = _render(component.get("environment") or {}, local, where + ".environment")
+        component_environment = _render(component.get("environment") or {}, local, where + ".environment")
         resolved.append({
             "name": name,
             "group": component["group"],
@@ -160,7 +160,8 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
             "here": here,
             "command": _render(component["command"], local, where + ".command").strip(),
             "chdir": _render(component.get("chdir") or run["dir"], local, where + ".chdir"),
-            "environment": {key: str(value) for key, value in environment.items()},
+            # The role's base environment (PATH with uv), under the component's own entries.
+            "environment": {key: str(value) for key, value in dict(environment or {}, **component_environment).items()},
             "secrets": list(component.get("secrets") or []),
             # A service runs until it is stopped; the others are jobs, and the run is over when
             # every job has ended.
