@@ -54,6 +54,15 @@ def _render(value, context, where):
         raise ProfileError(f"{where}: {error}") from None
 
 
+def _typed_like(default, value):
+    """An override given as text (`-e name=value` gives text) takes the type of a plain integer
+    default when it reads as one, so that async_level stays an int in the manifest."""
+    if (isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str)
+            and re.fullmatch(r"-?\d+", value.strip())):
+        return int(value)
+    return value
+
+
 def _require(condition, message):
     if not condition:
         raise ProfileError(message)
@@ -112,13 +121,13 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
     defaults = dict(profile.get("vars") or {})
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(defaults))
-    _require(not unknown, f"launch_profile_vars: {unknown} are not variables of profile "
-                          f"{profile_name} (it has {sorted(defaults)})")
+    _require(not unknown, f"launch_profile_vars (or stallscope_profile_var_*): {unknown} are not "
+                          f"variables of profile {profile_name} (it has {sorted(defaults)})")
     reserved = sorted(set(defaults) & {"run", "controller", "host", "component", "component_hosts", "endpoints"})
     _require(not reserved, f"profile {profile_name}: vars may not be named {reserved}")
     # In order, so that a variable can use the ones above it (overridden or not).
     for key, value in defaults.items():
-        context[key] = overrides[key] if key in overrides else _render(
+        context[key] = _typed_like(value, overrides[key]) if key in overrides else _render(
             value, context, f"profile {profile_name}: vars.{key}")
 
     # Where each listening component binds and how every host reaches it: loopback when all of its

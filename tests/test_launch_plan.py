@@ -99,8 +99,31 @@ def test_prime_rl_commands_secrets_and_async_flag():
     assert orchestrator["secrets"] == ["HF_TOKEN", "WANDB_API_KEY", "VLLM_API_KEY"]
     assert components["inference"]["health"]["timeout"] == 900
     assert components["inference"]["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
-    without_flag = by_name(plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""}))
-    assert "async" not in without_flag["orchestrator"]["command"]
+    resolved = plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""})
+    assert "async" not in by_name(resolved)["orchestrator"]["command"]
+    # The orchestrator reads its config file's value: the manifest must not claim the variable's.
+    assert resolved["config"] == {"async_level": None}
+    assert plan("prime_rl", "h3", THREE_HOSTS)["config"] == {"async_level": 2}
+
+
+def test_prime_rl_gives_each_gpu_component_its_devices_and_the_orchestrator_none():
+    components = by_name(plan("prime_rl", "h1", ONE_HOST))
+    assert {name: c["environment"]["CUDA_VISIBLE_DEVICES"] for name, c in components.items()} == {
+        "inference": "0", "trainer": "1", "orchestrator": ""}
+    components = by_name(plan("prime_rl", "h1", ONE_HOST, {"orchestrator_gpu_ids": "2"}))
+    assert components["orchestrator"]["environment"]["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_base_environment_goes_under_each_components_own_and_text_overrides_take_int_type():
+    resolved = launch_plan.launch_plan(profile("simrl"), "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER,
+                                       {"async_level": "3", "admin_client": "7"},
+                                       environment={"PATH": "/home/u/.local/bin:/usr/bin",
+                                                    "PYTHONUNBUFFERED": "0"})
+    trainer = by_name(resolved)["trainer"]["environment"]
+    assert trainer == {"PATH": "/home/u/.local/bin:/usr/bin", "PYTHONUNBUFFERED": "1",
+                       "PYTHONPATH": "/src/stallscope/src"}
+    assert resolved["config"]["async_level"] == 3          # an int default: "3" is 3
+    assert resolved["config"]["admin_client"] == "7"       # a text default stays text
 
 
 @pytest.mark.parametrize("change, message", [

@@ -153,6 +153,31 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     assert os.readlink(controller.runs / "latest") == "second"
 
 
+def test_one_profile_variable_from_the_command_line_keeps_the_inventorys_others(controller):
+    """`-e stallscope_profile_var_steps=3` (text, as -e name=value gives it) sets steps alone: the
+    inventory's stallscope_profile_vars (its port) stay, and the manifest records the int."""
+    port = free_port()
+    inventory = yaml.safe_load(controller.inventory.read_text())
+    inventory["all"]["vars"] = {"stallscope_profile_vars": {"port": port, "steps": 5}}
+    controller.inventory.write_text(yaml.safe_dump(inventory))
+    runner, output = controller.play("launch.yml", run_id="composed", stallscope_profile_var_steps="3")
+    assert runner.rc == 0, output[-3000:]
+    manifest = json.loads((controller.run_root / "composed" / "run_manifest.json").read_text())
+    assert manifest["config"] == {"steps": 3}
+    components = {c["name"]: c for c in manifest["components"]}
+    assert f" {port}" in components["inference"]["command"]
+    assert components["trainer"]["command"].startswith("for i in $(seq 3);")
+    # Every window starts with the uv directory first on PATH (absolute).
+    assert components["trainer"]["environment"]["PATH"].startswith(f"{Path.home()}/.local/bin:")
+    assert (controller.run_root / "composed" / "logs" / "trainer.log").read_text() == "step 1\nstep 2\nstep 3\n"
+    runner, output = controller.play("stop_experiment.yml", run_id="composed")
+    assert runner.rc == 0, output[-3000:]
+
+    runner, output = controller.play("launch.yml", run_id="typo", stallscope_profile_var_stpes="3")
+    assert runner.rc != 0
+    assert "['stpes'] are not variables of profile crashy" in " ".join(output.split()), output[-3000:]
+
+
 def test_replace_running_stops_the_other_run_first(controller):
     runner, output = controller.play("launch.yml", run_id="old")
     assert runner.rc == 0, output[-3000:]
