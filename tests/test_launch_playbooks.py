@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,34 @@ def test_one_profile_variable_from_the_command_line_keeps_the_inventorys_others(
     runner, output = controller.play("launch.yml", run_id="typo", stallscope_profile_var_stpes="3")
     assert runner.rc != 0
     assert "['stpes'] are not variables of profile crashy" in " ".join(output.split()), output[-3000:]
+
+
+def test_status_shows_an_ended_components_last_lines_masked_and_a_wait_times_out(controller):
+    runner, output = controller.play("launch.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
+    logs = controller.run_root / "tails" / "logs"
+    for _ in range(300):
+        if (logs / "trainer.exit").exists():
+            break
+        time.sleep(0.1)
+    # As if the process had printed its token on its way out.
+    with open(logs / "trainer.log", "a") as log:
+        log.writelines(f"extra {n}\n" for n in range(1, 25))
+        log.write(f"extra 25 token {SECRET}\n")
+    runner, output = controller.play("status.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
+    shown = output[output.index("trainer: last lines of its log:"):]
+    assert "extra 6\n" in shown and "extra 25 token ********" in shown, output[-3000:]
+    assert "step 2" not in shown and "extra 5\n" not in shown      # the last 20 lines only
+    assert "inference: last lines" not in output                      # alive: no tail
+    assert SECRET not in json.dumps(list(runner.events))
+
+    # The orchestrator is a job that never ends: the wait gives up after wait_timeout, naming it.
+    runner, output = controller.play("status.yml", run_id="tails", wait=True, wait_timeout=3)
+    assert runner.rc != 0
+    assert "orchestrator still running after 3 s: wait longer with -e wait_timeout=SECONDS" in " ".join(output.split())
+    runner, output = controller.play("stop_experiment.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
 
 
 def test_replace_running_stops_the_other_run_first(controller):
