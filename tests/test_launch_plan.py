@@ -154,3 +154,23 @@ def test_templates_are_sandboxed():
     broken["components"][0]["command"] = "{{ run.__class__.__mro__ }}"
     with pytest.raises(launch_plan.ProfileError):
         launch_plan.launch_plan(broken, "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER)
+
+
+def test_a_requires_gpu_component_runs_only_where_there_is_a_gpu():
+    with_sampler = profile("prime_rl")
+    with_sampler["components"].append({"name": "gpu_sampler", "group": "all", "start_order": 0,
+                                       "service": True, "requires_gpu": True, "command": "nvidia-smi"})
+    groups = dict(THREE_HOSTS, all=["h1", "h2", "h3"])
+
+    def on(host):
+        return launch_plan.launch_plan(with_sampler, host, groups, ADDRESSES, run(), CONTROLLER,
+                                       gpu_hosts=["h1", "h2"])
+    assert on("h1")["order"][0] == "gpu_sampler"
+    assert on("h1")["here"] == ["gpu_sampler", "inference"] and on("h1")["no_gpu_here"] == []
+    assert on("h3")["here"] == ["orchestrator"] and on("h3")["no_gpu_here"] == ["gpu_sampler"]
+    assert "all" not in on("h1")["groups"]
+    nowhere = launch_plan.launch_plan(with_sampler, "h1", groups, ADDRESSES, run(), CONTROLLER)
+    assert by_name(nowhere)["gpu_sampler"]["hosts"] == [] and nowhere["no_gpu_here"] == ["gpu_sampler"]
+    with_sampler["components"][-1]["listen"] = {"port": 9400}
+    with pytest.raises(launch_plan.ProfileError, match="a requires_gpu component cannot listen"):
+        on("h1")
