@@ -1,7 +1,7 @@
-"""Seed 002's example lines, and writing them as real log files with real prefixes.
+"""Example lines of every event (docs/instrumenting.md), and writing them as real log files with real prefixes.
 
-The examples are copied from seed 002 (LOG_PATTERNS.md); the annotations there ("[~11ms gap]")
-are not part of the lines and are left out.
+The weight-update examples are the three signatures of docs/analysis.md: a fast update, a
+front-end queue and a slow engine.
 """
 
 SEED = {

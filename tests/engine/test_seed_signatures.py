@@ -1,4 +1,4 @@
-"""Every example of seed 002 gives its finding and diagnosis, whatever the prefix, colour or line ending."""
+"""Every example line (seedlog.py) gives its finding and diagnosis, whatever the prefix, colour or line ending."""
 
 import pytest
 
@@ -72,7 +72,7 @@ def test_spike_batch_is_marked_with_the_update_it_overlapped(tmp_path):
     assert [b["updates"] for b in batches] == [[], ["xyz"]]
     assert report["metrics"]["gen_dur_ms.during_updates"]["max"] == pytest.approx(45678.9)
     assert report["metrics"]["gen_dur_ms.between_updates"]["max"] == pytest.approx(2345.6)
-    # seed 002: queue_ms = wall_ms - rpc_ms, so the missing rpc_ms is derived
+    # queue_ms = wall_ms - rpc_ms (docs/instrumenting.md), so the missing rpc_ms is derived
     assert report["slowest_updates"][0]["rpc_ms"] == pytest.approx(1000)
 
 

@@ -239,7 +239,7 @@ class RecordBuilder:
                 rpc_ms = rpc_done.rpc_ms
             elif start is not None and start.t is not None and rpc_done.t is not None:
                 rpc_ms = (rpc_done.t - start.t) * 1000.0
-        # Seed 002: wall_ms = queue_ms + rpc_ms; any two give the third.
+        # wall_ms = queue_ms + rpc_ms (docs/instrumenting.md); any two give the third.
         if queue_ms is None and wall_ms is not None and rpc_ms is not None:
             queue_ms = wall_ms - rpc_ms
         elif rpc_ms is None and wall_ms is not None and queue_ms is not None:

@@ -1,4 +1,4 @@
-"""write_outputs(): the report as SUMMARY.md, report.json and the text files of seed 001's layout."""
+"""write_outputs(): the report as SUMMARY.md, report.json and the text files (docs/analysis.md, Outputs)."""
 
 import heapq
 import json

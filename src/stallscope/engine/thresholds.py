@@ -1,27 +1,27 @@
 """The default threshold table: plain data, overridable key by key.
 
-A sample value is `warning` when >= warning and `critical` when > critical (seed 002: "good <100ms,
-warning 100-1000ms, critical >1000ms"). Findings judge the p95 of a metric against its row.
+A sample value is `warning` when >= warning and `critical` when > critical (docs/analysis.md:
+good < 100 ms, warning 100-1000 ms, critical > 1000 ms for queue_ms). Findings judge the p95 of a metric against its row.
 """
 
 from .errors import InputError
 
 DEFAULT_THRESHOLDS = {
-    # Seed 001 "Key Metrics Reference" and seed 002 "Expected Ranges (7B Model, 2x A100)".
+    # Expected ranges of a 7B model on 2x A100 (docs/analysis.md, Findings).
     "queue_ms": {"warning": 100.0, "critical": 1000.0},
-    # rpc_ms per op (seed 002); `rpc_ms` is the row for updates whose op is unknown (seed 001).
+    # rpc_ms per op; `rpc_ms` is the row for updates whose op is unknown.
     "rpc_ms": {"warning": 2000.0, "critical": 5000.0},
     "rpc_ms.update_weights": {"warning": 2000.0, "critical": 5000.0},
     "rpc_ms.reload_weights": {"warning": 500.0, "critical": 2000.0},
     "write_ms": {"warning": 1000.0, "critical": 5000.0},
     "wait_ms": {"warning": 500.0, "critical": 2000.0},
-    # Seed 002 `dur_ms (batch)`: good 1000-5000ms, warning 5000-10000ms, critical >10000ms.
+    # Batch `dur_ms`: good 1000-5000ms, warning 5000-10000ms, critical >10000ms.
     "gen_dur_ms": {"warning": 5000.0, "critical": 10000.0},
     "trunc_pct": {"warning": 10.0, "critical": 30.0},
-    # Seed 002 `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
+    # `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
     # judged on staleness - async_level.
     "staleness_over_async_level": {"warning": 1.0, "critical": 2.0},
-    # Dask calibration (seed 004 and its upstream analyze_perf_logs.py; docs/dask.md). The seed's
+    # Dask calibration (docs/dask.md). The workload's own analysis
     # script warns above a 30% split-aggregation rate; critical (60%) is ours: most multi-target
     # trials then move their replicates to two workers.
     "split_agg_pct": {"warning": 30.0, "critical": 60.0},
@@ -39,13 +39,13 @@ DEFAULT_THRESHOLDS = {
     "worker_busy_imbalance": {"warning": 1.5, "critical": 2.0},
 }
 
-# Seed 001 "Success Criteria", used by `stallscope compare`.
+# The success criteria of `stallscope compare` (docs/analysis.md).
 SUCCESS_CRITERIA = {
     "queue_ms_p95_below": 300.0,
     # "No regression in generation throughput": after >= before * (1 - tolerance), as batch
     # throughput varies from run to run.
     "gen_throughput_tolerance": 0.05,
-    # Dask calibration A/B (docs/dask.md, ours: seed 004 gives tables, not criteria): trials per
+    # Dask calibration A/B (docs/dask.md, ours): trials per
     # minute not worse than before by more than this, and the split-aggregation rate after below
     # split_agg_pct's warning threshold.
     "trials_per_min_tolerance": 0.05,

@@ -1,4 +1,4 @@
-"""The prime-rl family (seed 002): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
+"""The prime-rl family (grammar: docs/instrumenting.md): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
 
 Recognised anywhere in a line (any prefix; ANSI codes and CR are removed before parsing), with
 key=value fields in any order and extra fields ignored. A tag followed by no known event
@@ -11,7 +11,7 @@ from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "prime-rl"
 TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
-LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (seed 002 shapes)"
+LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (docs/instrumenting.md)"
 
 # The first event of a line; `rest` runs to the end of that line (`.` stops at a newline), so one
 # pass over many lines finds at most one event per line.

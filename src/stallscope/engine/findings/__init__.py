@@ -1,4 +1,4 @@
-"""The registry of findings, in tie-break order (issue 2's list). A new finding is one module
+"""The registry of findings, in tie-break order (docs/analysis.md, Findings). A new finding is one module
 appended here: ID, and evaluate(ctx) -> finding dict | None.
 
 ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
@@ -33,7 +33,7 @@ FINDINGS = [
     poor_rollout_quality,
     no_weight_updates,
     incomplete_weight_updates,
-    # Dask calibration (seed 004): memory first (a paused or restarted worker distorts every other
+    # Dask calibration (docs/dask.md): memory first (a paused or restarted worker distorts every other
     # figure), then data movement, which also blocks event loops.
     memory_pressure,
     aggregation_data_movement,

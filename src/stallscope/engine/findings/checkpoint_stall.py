@@ -1,4 +1,4 @@
-"""The orchestrator waits for the trainer's checkpoint at the async barrier (seed 002 issue 3)."""
+"""The orchestrator waits for the trainer's checkpoint at the async barrier (docs/analysis.md)."""
 
 from .common import finding, judge, ms, tail_sentence
 from ..thresholds import classify

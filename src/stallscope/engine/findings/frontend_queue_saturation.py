@@ -1,4 +1,4 @@
-"""Weight-update requests wait before the server runs them (seed 002 issue 1, shared connection pool)."""
+"""Weight-update requests wait before the server runs them (a shared connection pool; docs/analysis.md)."""
 
 from .common import finding, judge, ms, tail_sentence
 

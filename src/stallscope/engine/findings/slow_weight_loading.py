@@ -1,4 +1,4 @@
-"""The weight-loading RPC itself is slow (seed 002 issue 2), judged per op."""
+"""The weight-loading RPC itself is slow, judged per op (docs/analysis.md)."""
 
 from .common import finding, judge, ms, tail_sentence, worst
 
