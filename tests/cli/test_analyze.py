@@ -10,13 +10,15 @@ from tests.engine.seedlog import SEED, render, write_log
 OUTPUT_FILES = {
     "SUMMARY.md", "report.json", "queue_ms_stats.txt", "rpc_ms_stats.txt", "ckpt_wait_stats.txt",
     "ckpt_write_stats.txt", "gen_batch_stats.txt", "rollout_stats.txt", "slowest_updates.txt", "timeline.txt",
+    "per_step.txt",
 }
 
 
 @pytest.fixture
 def queue_run(tmp_path):
     logs = tmp_path / "logs"
-    write_log(logs / "orchestrator.log", SEED["gen_normal"][:1] + SEED["weights_frontend_queue"][::4] + SEED["gen_normal"][1:])
+    write_log(logs / "orchestrator.log",
+              SEED["startup_reload"] + SEED["gen_normal"][:1] + SEED["weights_frontend_queue"][::4] + SEED["gen_normal"][1:])
     write_log(logs / "inference.log", SEED["weights_frontend_queue"][1:4], prefix="loguru")
     return logs
 
@@ -29,7 +31,8 @@ def test_writes_every_output_file_and_names_the_diagnosis(stallscope, queue_run,
     summary = (tmp_path / "out" / "SUMMARY.md").read_text()
     assert summary.index("Diagnosis: `frontend_queue_saturation`") < summary.index("## Key metrics")
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["metrics"]["queue_ms"]["p50"] == pytest.approx(30333.4)
+    assert report["metrics"]["queue_ms"]["max"] == pytest.approx(30333.4)
+    assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000"]
     slowest = (tmp_path / "out" / "slowest_updates.txt").read_text().splitlines()
     assert slowest[2].startswith("def456") and "31555.4" in slowest[2]
     timeline = (tmp_path / "out" / "timeline.txt").read_text()

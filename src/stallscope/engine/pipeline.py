@@ -5,7 +5,7 @@ import operator
 import os
 from contextlib import contextmanager
 
-from . import perf_report
+from . import per_step, perf_report
 from .correlation import client_queue_ms, client_queue_samples, correlate
 from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
@@ -17,6 +17,7 @@ from .metrics import samples, summarize_all
 from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
 from .thresholds import merge_thresholds
+from .warmup import Warmup
 
 SCHEMA_VERSION = 1
 
@@ -61,7 +62,8 @@ def _analyze(paths, thresholds, async_level):
         }
         for log_file, manifest in zip(files, manifests)
     ]
-    builder = RecordBuilder(inputs)
+    warmup = Warmup(table["warmup_updates"])
+    builder = RecordBuilder(inputs, warmup)
     dask_builder = DaskRecordBuilder(inputs)
     for index, entry in enumerate(inputs):
         builder.begin_file(index)
@@ -95,7 +97,7 @@ def _analyze(paths, thresholds, async_level):
                 warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
     async_info = _async_level(async_level, inputs)
     context = {
-        "samples": values,
+        "samples": warmup.judged(values),  # the findings judge the updates after the warm-up
         "metrics": metrics,
         "records": records,
         "thresholds": table,
@@ -129,6 +131,10 @@ def _analyze(paths, thresholds, async_level):
         "thresholds": table,
         "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "warmup": {"updates": table["warmup_updates"],
+                   "excluded": [_update_row(u, inputs, offsets) for u in warmup.updates()]},
+        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
+                                     [entry["path"] for entry in inputs], {u.trace for u in warmup.updates()}),
         "warnings": warnings,
     })
     if dask is not None:

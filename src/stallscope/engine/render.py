@@ -4,6 +4,7 @@ import heapq
 import json
 import os
 
+from . import per_step
 from .dask_run import SAMPLE_METRICS as DASK_METRICS
 from .pipeline import gc_paused
 from .stats import STAT_KEYS
@@ -48,7 +49,9 @@ def _write_outputs(report, out_dir):
             handle.write(text)
     with open(os.path.join(out_dir, "timeline.txt"), "w", encoding="utf-8") as handle:
         handle.writelines(timeline_lines(report))
-    return sorted([*files, "timeline.txt", "report.json"])
+    with open(os.path.join(out_dir, per_step.FILE), "w", encoding="utf-8") as handle:
+        handle.writelines(per_step.text_lines(report))
+    return sorted([*files, "timeline.txt", per_step.FILE, "report.json"])
 
 
 def dump_report(report, stream):
@@ -176,7 +179,7 @@ def summary_markdown(report):
         out.append(f"| {entry['path']} | {entry['host'] or '-'} | {entry['bytes']} | {entry['lines']} | {entry['recognised']} | {entry['malformed']} |")
     if report["warnings"]:
         out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
-    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt (see docs/analysis.md)."]
+    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt, per_step.txt (see docs/analysis.md)."]
     return "\n".join(out) + "\n"
 
 
@@ -223,6 +226,11 @@ def _weight_update_lines(report):
         offset = "" if pair["offset_s"] is None else f", offset {pair['offset_s']:+.6f} s +/- {pair['uncertainty_s']:.6f} s"
         out.append(f"  - client {pair['client_host'] or '(no manifest)'} -> server {pair['server_host'] or '(no manifest)'}: "
                    f"{pair['method']} over {pair['updates']} updates{offset}{': ' + pair['reason'] if 'reason' in pair else ''}")
+    warmup = report.get("warmup")
+    if warmup and warmup["excluded"]:
+        first = "first update" if warmup["updates"] == 1 else f"first {warmup['updates']} updates"
+        out.append(f"- warm-up, reported but not judged (the {first} of each orchestrator log): " + ", ".join(
+            f"{row['trace']} {row['op']} queue_ms {number(row['queue_ms'])} rpc_ms {number(row['rpc_ms'])}" for row in warmup["excluded"]))
     async_level = report["async_level"]
     out += [f"- async_level: {async_level['value'] if async_level['value'] is not None else 'unknown'} ({async_level['source']})", ""]
     if report["slowest_updates"]:

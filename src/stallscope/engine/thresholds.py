@@ -51,6 +51,13 @@ SUCCESS_CRITERIA = {
     "trials_per_min_tolerance": 0.05,
 }
 
+# Settings of how the findings judge (a whole number each, not a warning/critical row).
+DEFAULT_SETTINGS = {
+    # The first weight updates of each orchestrator log are reported but not judged: the first is a
+    # cold load (prime-rl's start-up reload_weights). 0 judges every update.
+    "warmup_updates": 1,
+}
+
 LEVELS = ("warning", "critical")
 
 
@@ -60,11 +67,17 @@ def merge_thresholds(override=None):
     Raises InputError naming the offending key, e.g. "queue_ms.warning: not a number ('abc')".
     """
     table = {metric: dict(row) for metric, row in DEFAULT_THRESHOLDS.items()}
+    table.update(DEFAULT_SETTINGS)
     if override is None:
         return table
     if not isinstance(override, dict):
         raise InputError(f"expected a mapping of metric names to {{warning, critical}}, got {type(override).__name__}")
     for metric, row in override.items():
+        if metric in DEFAULT_SETTINGS:
+            if isinstance(row, bool) or not isinstance(row, int) or row < 0:
+                raise InputError(f"{metric}: expected a whole number >= 0, got {row!r}")
+            table[metric] = row
+            continue
         if metric not in table:
             raise InputError(f"{metric}: unknown metric (known: {', '.join(sorted(table))})")
         if not isinstance(row, dict):
