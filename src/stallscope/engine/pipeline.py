@@ -9,8 +9,9 @@ from . import per_step, perf_report
 from .correlation import client_queue_ms, client_queue_samples, correlate
 from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
-from .families import FAMILIES
+from .families import FAMILIES, gpu
 from .findings import diagnose, evaluate_all
+from .gpu_run import GpuRecords
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
@@ -65,9 +66,13 @@ def _analyze(paths, thresholds, async_level):
     warmup = Warmup(table["warmup_updates"])
     builder = RecordBuilder(inputs, warmup)
     dask_builder = DaskRecordBuilder(inputs)
+    gpu_records = GpuRecords(inputs)
     for index, entry in enumerate(inputs):
         builder.begin_file(index)
-        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index)))
+        if gpu.sniff(entry["path"]):
+            entry.update(gpu.scan(entry["path"], lambda sample, index=index: gpu_records.add(sample, index)))
+        else:
+            entry.update(scan_file(entry["path"], _route(builder, dask_builder, gpu_records, index)))
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -87,6 +92,9 @@ def _analyze(paths, thresholds, async_level):
     dask = None
     if "dask" in profiles:
         values.update(records["dask"]["samples"])
+    gpu_summary = gpu_records.summary(table["gpu_idle_util_pct"])
+    if gpu_summary is not None:
+        values.update(gpu_records.samples())
     metrics = summarize_all(values)
     if "dask" in profiles:
         dask = dask_summary(records["dask"], metrics)
@@ -106,6 +114,7 @@ def _analyze(paths, thresholds, async_level):
         "correlation": correlation,
         "profiles": profiles,
         "dask": dask,
+        "gpu": gpu_summary,
     }
     findings = evaluate_all(context)
     diagnosis, severity = diagnose(findings)
@@ -139,6 +148,8 @@ def _analyze(paths, thresholds, async_level):
     })
     if dask is not None:
         report["dask"] = dask
+    if gpu_summary is not None:
+        report["gpu"] = gpu_summary
     report.timeline = Timeline(records)
     return report
 
@@ -150,7 +161,11 @@ class Report(dict):
     timeline = None
 
 
-def _route(builder, dask_builder, index):
+# The orchestrator's events that time its waits, for the GPU samples (gpu_run.py).
+WAIT_EVENTS = frozenset(("wait.start", "wait.done", "client.send", "client.done"))
+
+
+def _route(builder, dask_builder, gpu_records, index):
     """The scanner's callback: each event to its family's builder."""
     prime_rl = builder.add
 
@@ -158,6 +173,8 @@ def _route(builder, dask_builder, index):
         if event["family"] == "dask":
             dask_builder.add(event, index)
         else:
+            if event["event"] in WAIT_EVENTS:
+                gpu_records.observe(event, index)
             prime_rl(event)
     return on_event
 

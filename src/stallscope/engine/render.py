@@ -20,9 +20,10 @@ STATS_FILES = {
                              "gen_completions_per_s", "untraced_requests_per_s")),
     "rollout_stats.txt": ("Rollouts: truncation and staleness", ("trunc_pct", "staleness", "staleness_over_async_level")),
 }
+GPU_METRICS = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_w")
 SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
                    "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight", "trunc_pct", "staleness",
-                   "untraced_requests_per_s", *DASK_METRICS)
+                   "untraced_requests_per_s", *DASK_METRICS, *GPU_METRICS)
 
 
 def write_outputs(report, out_dir):
@@ -44,6 +45,9 @@ def _write_outputs(report, out_dir):
     if "dask" in report:
         files["dask_stats.txt"] = ("# Dask calibration: task durations, payloads, event loop and GC\n"
                                    + stats_table(report["metrics"], DASK_METRICS) + "\n" + dask_text(report["dask"]))
+    if "gpu" in report:
+        files["gpu_stats.txt"] = ("# GPU samples (nvidia-smi), all GPUs, then per GPU\n"
+                                  + stats_table(report["metrics"], GPU_METRICS) + "\n" + gpu_text(report["gpu"]))
     for name, text in files.items():
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -172,6 +176,8 @@ def summary_markdown(report):
     out.append("")
     if "dask" in report:
         out += ["## Dask calibration", "", dask_text(report["dask"])]
+    if "gpu" in report:
+        out += ["## GPUs", "", gpu_text(report["gpu"])]
     if report["profile"] != "dask":
         out += _weight_update_lines(report)
     out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
@@ -207,6 +213,28 @@ def dask_text(dask):
         share = "-" if worker["busy_share"] is None else f"{worker['busy_share']:.0%}"
         out.append(f"| {worker['worker']} | {worker['host'] or '-'} | {worker['sims']} | {worker['aggs']} | "
                    f"{number(worker['busy_ms'])} | {share} |")
+    return "\n".join(out) + "\n"
+
+
+def gpu_text(gpu):
+    """The GPU section as Markdown: idle share, what the GPUs did during the orchestrator's waits, per GPU."""
+    share = "-" if gpu["idle_share"] is None else f"{gpu['idle_share']:.0%}"
+    out = [f"- {gpu['samples']} samples; idle (utilisation below {gpu['idle_util_pct']}%) in {share} of them"]
+    for key, what in (("during_checkpoint_waits", "checkpoint waits"), ("during_weight_updates", "weight updates")):
+        during = gpu[key]
+        if during:
+            idle = "-" if during["idle_share"] is None else f"{during['idle_share']:.0%}"
+            out.append(f"- during the orchestrator's {what} ({during['intervals']}): {during['samples']} samples, "
+                       f"mean utilisation {number(during['util_mean'])}%, idle in {idle}")
+    out += ["", "| host | gpu | samples | util mean % | idle | memory max / total MiB | power mean / max W | latest |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in gpu["gpus"]:
+        idle = "-" if row["idle_share"] is None else f"{row['idle_share']:.0%}"
+        latest = row["latest"]
+        out.append(f"| {row['host'] or '-'} | {row['gpu']} | {row['samples']} | {number(row['util_mean'])} | {idle} | "
+                   f"{number(row['memory_used_max_mib'])} / {number(row['memory_total_mib'])} | "
+                   f"{number(row['power_mean_w'])} / {number(row['power_max_w'])} | "
+                   f"{latest['ts'] or '-'}: {number(latest['util_pct'])}% |")
     return "\n".join(out) + "\n"
 
 

@@ -37,6 +37,9 @@ DEFAULT_THRESHOLDS = {
     "gc_cpu_pct": {"warning": 10.0, "critical": 25.0},
     # Busiest worker's busy time (sum of task durations) / the mean over workers; ours.
     "worker_busy_imbalance": {"warning": 1.5, "critical": 2.0},
+    # Share of the run's GPU samples (all GPUs) that are idle (docs/analysis.md, gpu_underutilised);
+    # ours: idle most of the run is a warning, four fifths of it critical.
+    "gpu_idle_share_pct": {"warning": 50.0, "critical": 80.0},
 }
 
 # The success criteria of `stallscope compare` (docs/analysis.md).
@@ -56,6 +59,8 @@ DEFAULT_SETTINGS = {
     # The first weight updates of each orchestrator log are reported but not judged: the first is a
     # cold load (prime-rl's start-up reload_weights). 0 judges every update.
     "warmup_updates": 1,
+    # A GPU sample below this utilisation (%) is idle.
+    "gpu_idle_util_pct": 10,
 }
 
 LEVELS = ("warning", "critical")

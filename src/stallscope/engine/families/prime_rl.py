@@ -64,11 +64,12 @@ def event(match):
         return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
                 "dur_ms": number(values, "dur_ms", required=True), "inflight": number(values, "inflight"),
                 "ts": match_timestamp(match)}  # batches are timeline entries
-    if kind == "wait.start":
-        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step")}
+    if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
+        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
+                "ts": match_timestamp(match)}
     if kind == "wait.done":
         return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
-                "wait_ms": number(values, "wait_ms", required=True)}
+                "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
     if kind == "write.done":
         return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
                 "write_ms": number(values, "write_ms", required=True)}
