@@ -9,7 +9,7 @@ from . import per_step, perf_report
 from .correlation import client_queue_ms, client_queue_samples, correlate
 from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
-from .families import FAMILIES, gpu
+from .families import FAMILIES, SAMPLERS, gpu
 from .findings import diagnose, evaluate_all
 from .gpu_run import GpuRecords
 from .inputs import discover
@@ -189,7 +189,7 @@ def _family_seen(family, records):
 def _nothing_recognised(inputs):
     lines = sum(entry["lines"] for entry in inputs)
     names = ", ".join(entry["path"] for entry in inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
-    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES)
+    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES + SAMPLERS)
     malformed = sum(entry["malformed"] for entry in inputs)
     if malformed:
         message += f"; {malformed} tagged line(s) had unreadable fields"
