@@ -92,6 +92,8 @@ def test_async_level_flag(stallscope, tmp_path):
         ("- 1\n", "expected a mapping of metric names"),
         ("warmup_updates: -1\n", "warmup_updates: expected a whole number >= 0"),
         ("gpu_idle_util_pct: {warning: 5}\n", "gpu_idle_util_pct: expected a whole number >= 0"),
+        ("success_criteria: {queue_ms_p95_below: -1}\n", "success_criteria.queue_ms_p95_below: must be above 0"),
+        ("success_criteria: [300]\n", "success_criteria: expected a mapping"),
     ],
 )
 def test_bad_thresholds_file_is_one_line_naming_file_and_key(stallscope, queue_run, tmp_path, text, message):
@@ -120,6 +122,25 @@ def test_thresholds_file_sets_the_warmup(stallscope, queue_run, tmp_path):
     assert report["thresholds"]["warmup_updates"] == 2
     assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000", "def456"]
     assert report["diagnosis"] == "healthy"  # nothing left to judge
+
+
+# --- the CI gate -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "code"), [(None, 0), ("critical", 4), ("warning", 4)])
+def test_fail_on_exits_4_when_the_diagnosis_reaches_the_level(stallscope, queue_run, tmp_path, level, code):
+    result = stallscope("analyze", queue_run, "--out", tmp_path / "out", *(["--fail-on", level] if level else []))
+    assert result.code == code, result.err
+    assert (tmp_path / "out" / "SUMMARY.md").is_file()  # the report is written either way
+    assert result.out.startswith("diagnosis: frontend_queue_saturation (critical)")
+
+
+def test_fail_on_critical_passes_a_warning(stallscope, queue_run, tmp_path):
+    thresholds = tmp_path / "limits.yml"
+    thresholds.write_text("queue_ms: {warning: 1000, critical: 40000}\n")
+    args = ("analyze", queue_run, "--thresholds", thresholds, "--fail-on")
+    assert stallscope(*args, "critical", "--out", tmp_path / "a").code == 0
+    assert stallscope(*args, "warning", "--out", tmp_path / "b").code == 4
+    assert stallscope(*args, "severe", "--out", tmp_path / "c").code == 2
 
 
 # --- the bad-input suite ------------------------------------------------------------------------

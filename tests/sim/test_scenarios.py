@@ -14,6 +14,7 @@ import pytest
 
 from .simproc import LINE_PREFIX, sim_command, sim_env
 from stallscope.engine import analyze
+from stallscope.engine.compare import compare
 
 from .simreport import diagnose, tagged, update_records
 
@@ -55,11 +56,12 @@ def finish(base: Path, name: str, proc: subprocess.Popen) -> Run:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
     base = tmp_path_factory.mktemp("scenarios")
-    # The dedicated client's tens of milliseconds are judged against a 100 ms limit: it runs alone,
-    # so that five other stacks on two cores do not add their scheduling delays. The rest run
-    # concurrently.
-    results = {"dedicated": finish(base, "dedicated", start(base, "dedicated"))}
-    procs = {name: start(base, name) for name in SCENARIOS if name != "dedicated"}
+    # The dedicated client's tens of milliseconds are judged against a 100 ms limit, and the shared
+    # and dedicated runs' throughputs against each other: each runs alone, so that other stacks on
+    # two cores do not add their scheduling delays to one side. The rest run concurrently.
+    alone = ("dedicated", "shared")
+    results = {name: finish(base, name, start(base, name)) for name in alone}
+    procs = {name: start(base, name) for name in SCENARIOS if name not in alone}
     results.update({name: finish(base, name, proc) for name, proc in procs.items()})
     return results
 
@@ -93,6 +95,38 @@ def test_dedicated_client_is_healthy_under_the_same_load(runs):
     assert dedicated.primary == "healthy" and dedicated.findings == {"healthy"}
     assert dedicated.metrics["queue_ms"]["p95"] < 100
     assert shared.metrics["queue_ms"]["p50"] >= 20 * dedicated.metrics["queue_ms"]["p50"]
+
+
+def steady_state_from_the_log(run: Run) -> tuple[float, float]:
+    """(completions, seconds) after the first step, read from the orchestrator's lines directly."""
+    log = run.dir / "logs" / "orchestrator.log"
+    done_t = tagged(log, "[gen] batch.done", "t")
+    completions = tagged(log, "[gen] batch.done", "completions")
+    return sum(completions[1:]), done_t[-1] - done_t[0]
+
+
+def test_dedicated_client_passes_compare_with_throughput_not_worse(runs):
+    shared, dedicated = finished(runs["shared"]), finished(runs["dedicated"])
+    result = compare(analyze([str(shared.dir)]), analyze([str(dedicated.dir)]))
+    queue, throughput = result["criteria"]
+    assert (result["verdict"], queue["result"], throughput["result"]) == ("pass", "pass", "pass"), result["criteria"]
+    # The figures are the logs' wall time: completions after the warm-up step over the seconds
+    # from its end to the last batch's end.
+    for side, run in (("before", shared), ("after", dedicated)):
+        completions, seconds = steady_state_from_the_log(run)
+        assert throughput[side] == pytest.approx(completions / seconds)
+        assert throughput["step_time_s"][side] == pytest.approx(seconds / (LOAD[1] - 1))
+    # Generation really got faster: the shared run's steps wait for their updates.
+    assert throughput["after"] > throughput["before"]
+
+
+def test_slowed_engine_fails_the_throughput_criterion(runs):
+    dedicated, slowed = finished(runs["dedicated"]), finished(runs["slow_engine"])
+    throughput = compare(analyze([str(dedicated.dir)]), analyze([str(slowed.dir)]))["criteria"][1]
+    assert throughput["result"] == "fail", throughput
+    # The injected engine time is in the slowed run's steady state: its steps 3 and 4 load weights
+    # (async_level 2) for 5.5 s each before collecting their batch.
+    assert steady_state_from_the_log(slowed)[1] >= 2 * 5.5
 
 
 def test_slow_engine_is_slow_weight_loading(runs):

@@ -17,7 +17,8 @@ from .manifests import resolve
 from .metrics import samples, summarize_all
 from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
-from .thresholds import merge_thresholds
+from .thresholds import CRITERIA_KEY, merge_thresholds
+from .throughput import throughput
 from .warmup import Warmup
 
 SCHEMA_VERSION = 1
@@ -140,6 +141,7 @@ def _analyze(paths, thresholds, async_level):
         "thresholds": table,
         "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
         "warmup": {"updates": table["warmup_updates"],
                    "excluded": [_update_row(u, inputs, offsets) for u in warmup.updates()]},
         "per_step": per_step.section(records["timeline_updates"], counts["client_side"],

@@ -58,8 +58,8 @@ class Update(namedtuple("Update", ("trace", "op", "events", "client_host", "serv
 
 
 # A generation batch as stored (a tuple in this order) and read back (a dict with these keys).
-BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
-                "target_batch", "updates")
+BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
+                "inflight_done", "target_batch", "updates")
 
 
 # What the timeline shows of an update, at its client-side line (client.send, else client.done).
@@ -167,11 +167,12 @@ class RecordBuilder:
     def _batch_done(self, event):
         opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
         start = opened["start"] or {}
-        completions, dur_ms = event["completions"], event["dur_ms"]
+        dur_ms = event["dur_ms"]
         inflight_start, inflight_done = start.get("inflight"), event["inflight"]
         updates = list(opened["updates"])
-        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms, completions,
-                              inflight_start, inflight_done, start.get("target_batch"), updates))  # BATCH_FIELDS
+        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms,
+                              event["completions"], event["tokens"], inflight_start, inflight_done, start.get("target_batch"),
+                              updates))  # BATCH_FIELDS
         self.batch_count += 1
         samples = self.samples
         samples["gen_dur_ms"].append(dur_ms)
@@ -180,8 +181,6 @@ class RecordBuilder:
             samples["inflight"].append(inflight_start)
         if inflight_done is not None:
             samples["inflight"].append(inflight_done)
-        if completions is not None and dur_ms > 0:
-            samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
 
     def _rollout(self, event):
         for key in ("trunc_pct", "staleness"):

@@ -15,9 +15,10 @@ STATS_FILES = {
     "rpc_ms_stats.txt": ("Weight-loading RPC time, all ops and per op", None),
     "ckpt_wait_stats.txt": ("Orchestrator checkpoint wait (wait.done wait_ms)", ("wait_ms",)),
     "ckpt_write_stats.txt": ("Trainer checkpoint write (write.done write_ms)", ("write_ms",)),
-    "gen_batch_stats.txt": ("Generation batches: duration (all, overlapping weight updates, between them), inflight, throughput",
+    "gen_batch_stats.txt": ("Generation batches: duration (all, overlapping weight updates, between them), inflight; "
+                            "run-level throughput below",
                             ("gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates", "inflight",
-                             "gen_completions_per_s", "untraced_requests_per_s")),
+                             "untraced_requests_per_s")),
     "rollout_stats.txt": ("Rollouts: truncation and staleness", ("trunc_pct", "staleness", "staleness_over_async_level")),
 }
 GPU_METRICS = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_w")
@@ -41,6 +42,7 @@ def _write_outputs(report, out_dir):
         if metrics is None:
             metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
         files[name] = f"# {title}\n" + stats_table(report["metrics"], metrics)
+    files["gen_batch_stats.txt"] += "\n" + throughput_text(report["throughput"])
     files["slowest_updates.txt"] = slowest_updates_text(report)
     if "dask" in report:
         files["dask_stats.txt"] = ("# Dask calibration: task durations, payloads, event loop and GC\n"
@@ -174,6 +176,8 @@ def summary_markdown(report):
         if stats and stats["count"]:
             out.append(f"| {name} | " + " | ".join(number(stats[key]) for key in ("count", "mean", "p50", "p95", "p99", "max")) + " |")
     out.append("")
+    if report["throughput"]["steps"]:
+        out += ["## Generation throughput", "", throughput_text(report["throughput"])]
     if "dask" in report:
         out += ["## Dask calibration", "", dask_text(report["dask"])]
     if "gpu" in report:
@@ -186,6 +190,24 @@ def summary_markdown(report):
     if report["warnings"]:
         out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
     out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt, per_step.txt (see docs/analysis.md)."]
+    return "\n".join(out) + "\n"
+
+
+def throughput_text(section):
+    """The run-level throughput (throughput.py) as Markdown lines: per second of the steady state."""
+    warmup = f"the first {section['warmup_steps']} step(s) excluded as warm-up"
+    if section["reason"] is not None:
+        return f"- run-level throughput not measured: {section['reason']}\n"
+    tokens = "" if section["tokens_per_s"] is None else f", {number(section['tokens_per_s'])} tokens/s"
+    step = "" if section["step_time_s"] is None else f"; step time {number(section['step_time_s'], 2)} s"
+    sizes = "/".join(number(size) for size in section["batch_sizes"]) or "unknown"
+    out = [f"- run-level throughput: {number(section['completions_per_s'], 2)} completions/s{tokens}{step} "
+           f"({number(section['completions'])} completions in {section['steps']} steps over {number(section['span_s'], 2)} s "
+           f"of wall time, timed by {section['clock']}; {warmup}; batch size {sizes})"]
+    if len(section["sources"]) > 1:
+        out += [f"  - {source['host'] or '(no manifest)'} ({source['file']}): {number(source['completions_per_s'], 2)} "
+                f"completions/s, step time {number(source['step_time_s'], 2)} s over {source['steps']} steps"
+                for source in section["sources"]]
     return "\n".join(out) + "\n"
 
 

@@ -4,6 +4,8 @@ A sample value is `warning` when >= warning and `critical` when > critical (docs
 good < 100 ms, warning 100-1000 ms, critical > 1000 ms for queue_ms). Findings judge the p95 of a metric against its row.
 """
 
+import math
+
 from .errors import InputError
 
 DEFAULT_THRESHOLDS = {
@@ -42,17 +44,28 @@ DEFAULT_THRESHOLDS = {
     "gpu_idle_share_pct": {"warning": 50.0, "critical": 80.0},
 }
 
-# The success criteria of `stallscope compare` (docs/analysis.md).
+# The success criteria of `stallscope compare` (docs/analysis.md); overridable as the `success_criteria`
+# entry of a thresholds file. Run-level throughput (docs/analysis.md) is measured at analysis over
+# the steps after the warm-up.
 SUCCESS_CRITERIA = {
     "queue_ms_p95_below": 300.0,
-    # "No regression in generation throughput": after >= before * (1 - tolerance), as batch
-    # throughput varies from run to run.
+    # "No regression in generation throughput": run-level completions/s (and tokens/s when the lines
+    # carry tokens=) after >= before * (1 - tolerance), as throughput varies from run to run.
     "gen_throughput_tolerance": 0.05,
+    # Steps (generation batches) at the start of each orchestrator's log left out of the run-level
+    # throughput: the first one includes start-up (server reset, the pipeline of streams filling).
+    "warmup_steps": 1,
+    # Fewer steady-state steps than this in either run: the throughput verdict is inconclusive.
+    "min_steps": 3,
     # Dask calibration A/B (docs/dask.md, ours): trials per
     # minute not worse than before by more than this, and the split-aggregation rate after below
     # split_agg_pct's warning threshold.
     "trials_per_min_tolerance": 0.05,
 }
+# Each criterion's kind: a fraction in [0, 1), a positive number, or a whole number >= its minimum.
+_CRITERION_KINDS = {"queue_ms_p95_below": "positive", "gen_throughput_tolerance": "fraction", "warmup_steps": 0,
+                    "min_steps": 1, "trials_per_min_tolerance": "fraction"}
+CRITERIA_KEY = "success_criteria"
 
 # Settings of how the findings judge (a whole number each, not a warning/critical row).
 DEFAULT_SETTINGS = {
@@ -67,12 +80,14 @@ LEVELS = ("warning", "critical")
 
 
 def merge_thresholds(override=None):
-    """The default table with `override` (plain data shaped like it) merged over it, validated.
+    """The default table, with `success_criteria`, and `override` (plain data shaped like it)
+    merged over it, validated.
 
     Raises InputError naming the offending key, e.g. "queue_ms.warning: not a number ('abc')".
     """
     table = {metric: dict(row) for metric, row in DEFAULT_THRESHOLDS.items()}
     table.update(DEFAULT_SETTINGS)
+    table[CRITERIA_KEY] = dict(SUCCESS_CRITERIA)
     if override is None:
         return table
     if not isinstance(override, dict):
@@ -83,6 +98,9 @@ def merge_thresholds(override=None):
                 raise InputError(f"{metric}: expected a whole number >= 0, got {row!r}")
             table[metric] = row
             continue
+        if metric == CRITERIA_KEY:
+            table[CRITERIA_KEY].update(_criteria(row))
+            continue
         if metric not in table:
             raise InputError(f"{metric}: unknown metric (known: {', '.join(sorted(table))})")
         if not isinstance(row, dict):
@@ -90,7 +108,7 @@ def merge_thresholds(override=None):
         for level, value in row.items():
             if level not in LEVELS:
                 raise InputError(f"{metric}.{level}: unknown level (use warning or critical)")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            if not _is_number(value):
                 raise InputError(f"{metric}.{level}: not a number ({value!r})")
             table[metric][level] = float(value)
         if table[metric]["warning"] > table[metric]["critical"]:
@@ -98,6 +116,38 @@ def merge_thresholds(override=None):
                 f"{metric}: warning ({table[metric]['warning']:g}) is above critical ({table[metric]['critical']:g})"
             )
     return table
+
+
+def success_criteria(override=None):
+    """SUCCESS_CRITERIA with the `success_criteria` entry of a thresholds override merged, validated."""
+    return merge_thresholds(override)[CRITERIA_KEY]
+
+
+def _criteria(override):
+    if not isinstance(override, dict):
+        raise InputError(f"{CRITERIA_KEY}: expected a mapping (known keys: {', '.join(SUCCESS_CRITERIA)}), got {override!r}")
+    merged = {}
+    for key, value in override.items():
+        kind = _CRITERION_KINDS.get(key)
+        where = f"{CRITERIA_KEY}.{key}"
+        if kind is None:
+            raise InputError(f"{where}: unknown criterion (known: {', '.join(SUCCESS_CRITERIA)})")
+        if not _is_number(value):
+            raise InputError(f"{where}: not a number ({value!r})")
+        if kind == "fraction" and not 0 <= value < 1:
+            raise InputError(f"{where}: a tolerance is a fraction from 0 to below 1 (0.05 is 5 %), got {value!r}")
+        if kind == "positive" and value <= 0:
+            raise InputError(f"{where}: must be above 0, got {value!r}")
+        if isinstance(kind, int):
+            if not math.isfinite(value) or value != int(value) or value < kind:
+                raise InputError(f"{where}: must be a whole number of steps >= {kind}, got {value!r}")
+            value = int(value)
+        merged[key] = value if isinstance(kind, int) else float(value)
+    return merged
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
 
 
 def classify(value, row):

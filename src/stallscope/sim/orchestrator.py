@@ -183,6 +183,7 @@ class Orchestrator:
                     update.create_task(self.load_checkpoint(step - config.async_level))
                 batch = await self.streams.take(config.batch_size, self.deadline)
                 generation.completions, generation.inflight = len(batch), self.streams.inflight
+                generation.tokens = sum(c.completion_tokens for c in batch)
 
         write_jsonl_atomically(rollout_file(config.output_dir, step), [
             {"example": c.example, "sample": c.sample, "prompt_tokens": c.prompt_tokens,

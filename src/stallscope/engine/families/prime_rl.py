@@ -62,8 +62,8 @@ def event(match):
                 "target_batch": number(values, "target_batch")}
     if kind == "batch.done":
         return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
-                "dur_ms": number(values, "dur_ms", required=True), "inflight": number(values, "inflight"),
-                "ts": match_timestamp(match)}  # batches are timeline entries
+                "tokens": number(values, "tokens"), "dur_ms": number(values, "dur_ms", required=True),
+                "inflight": number(values, "inflight"), "ts": match_timestamp(match)}  # batches are timeline entries
     if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
         return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
                 "ts": match_timestamp(match)}
