@@ -1,7 +1,7 @@
 """The GPU sampler family: nvidia-smi's own output, written by a sampler next to the run's logs
 (docs/instrumenting.md, "GPU samples"; docs/analysis.md, "GPUs").
 
-Two shapes, each recognised by its header line (the first line of the file), so a sampler log is
+Two shapes, each recognised by its header line (within the file's first 4 KiB), so a sampler log is
 read as a whole file rather than scanned for tags:
 
 - `nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used,memory.total,power.draw
@@ -43,10 +43,10 @@ def header_kind(line):
 
 
 def sniff(path):
-    """True when the file's first line is a sampler header (reads at most SNIFF_BYTES)."""
+    """True when a line of the file's first SNIFF_BYTES is a sampler header (a message such as
+    nvidia-smi's "Failed to initialize NVML" may come first)."""
     for chunk in read_chunks(path, SNIFF_BYTES):
-        first = chunk.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-        return header_kind(first) is not None
+        return any(header_kind(line.decode("utf-8", "replace").strip()) for line in chunk.split(b"\n"))
     return False
 
 
