@@ -114,3 +114,11 @@ def test_the_launch_roles_sampler_output_is_read(tmp_path):
     rows = {row["gpu"]: row for row in report["gpu"]["gpus"]}
     assert rows[0]["util_mean"] == pytest.approx((97 + 12) / 2) and rows[1]["idle_share"] == 1.0
     assert rows[1]["latest"]["power_w"] == 60.87
+
+
+def test_an_over_long_line_is_counted_and_skipped(tmp_path):
+    log = tmp_path / "gpu_sampler.log"
+    log.write_bytes(b"index, utilization.gpu [%]\n0, 5 %\n" + b"x" * (5 << 20) + b"\n1, 7 %\n")
+    events, counts = samples_of(log)
+    assert counts["overlong_lines"] == 1 and counts["lines"] == 4
+    assert [(e["gpu"], e["line"]) for e in events] == [(0, 2), (1, 4)]

@@ -101,16 +101,29 @@ class _Table:
 def scan(path, on_event):
     """Calls on_event(sample) for each row of a sampler log; returns the file's counts as
     scan.scan_file does (`malformed`: rows that could not be read)."""
+    from ..scan import MAX_LINE  # here, not at the top: scan imports the families
+
     counts = {"bytes": 0, "lines": 0, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False}
     table = None
     carry = b""
+    skipping = False  # inside an over-long line, whose start was dropped
     for chunk in read_chunks(path, 1 << 20):
         counts["bytes"] += len(chunk)
         lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
+        if skipping:
+            if not lines:
+                carry = b""  # still inside the over-long line
+                continue
+            lines[0], skipping = b"", False  # the over-long line's end: counted as a line, not read
         for raw in lines:
             table = _line(raw, table, counts, on_event)
-    if carry:
+        if len(carry) > MAX_LINE:  # no sampler row comes near this: hold no more of it
+            counts["overlong_lines"] += 1
+            carry, skipping = b"", True
+    if skipping:
+        counts["lines"] += 1
+    elif carry:
         _line(carry, table, counts, on_event)
     return counts
 
