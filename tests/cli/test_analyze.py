@@ -90,10 +90,10 @@ def test_async_level_flag(stallscope, tmp_path):
         ("queue_ms: [1, 2]\n", "queue_ms: expected a mapping"),
         ("queue_ms: {warning: 1\n", "not valid YAML"),
         ("- 1\n", "expected a mapping of metric names"),
-        ("warmup_updates: -1\n", "warmup_updates: expected a whole number >= 0"),
-        ("gpu_idle_util_pct: {warning: 5}\n", "gpu_idle_util_pct: expected a whole number >= 0"),
         ("success_criteria: {queue_ms_p95_below: -1}\n", "success_criteria.queue_ms_p95_below: must be above 0"),
         ("success_criteria: [300]\n", "success_criteria: expected a mapping"),
+        ("warmup_updates: -1\n", "warmup_updates: expected a whole number >= 0"),
+        ("gpu_idle_util_pct: {warning: 5}\n", "gpu_idle_util_pct: expected a whole number >= 0"),
     ],
 )
 def test_bad_thresholds_file_is_one_line_naming_file_and_key(stallscope, queue_run, tmp_path, text, message):
@@ -115,15 +115,6 @@ def test_thresholds_file_overrides_the_table(stallscope, queue_run, tmp_path):
     assert (report["diagnosis"], report["severity"]) == ("healthy", "ok")  # 30 s of queue is now tolerated
 
 
-def test_thresholds_file_sets_the_warmup(stallscope, queue_run, tmp_path):
-    thresholds = tmp_path / "limits.yml"
-    thresholds.write_text("warmup_updates: 2\n")
-    report = json.loads(stallscope("analyze", queue_run, "--out", tmp_path / "out", "--thresholds", thresholds, "--json").out)
-    assert report["thresholds"]["warmup_updates"] == 2
-    assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000", "def456"]
-    assert report["diagnosis"] == "healthy"  # nothing left to judge
-
-
 # --- the CI gate -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("level", "code"), [(None, 0), ("critical", 4), ("warning", 4)])
@@ -141,6 +132,15 @@ def test_fail_on_critical_passes_a_warning(stallscope, queue_run, tmp_path):
     assert stallscope(*args, "critical", "--out", tmp_path / "a").code == 0
     assert stallscope(*args, "warning", "--out", tmp_path / "b").code == 4
     assert stallscope(*args, "severe", "--out", tmp_path / "c").code == 2
+
+
+def test_thresholds_file_sets_the_warmup(stallscope, queue_run, tmp_path):
+    thresholds = tmp_path / "limits.yml"
+    thresholds.write_text("warmup_updates: 2\n")
+    report = json.loads(stallscope("analyze", queue_run, "--out", tmp_path / "out", "--thresholds", thresholds, "--json").out)
+    assert report["thresholds"]["warmup_updates"] == 2
+    assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000", "def456"]
+    assert report["diagnosis"] == "healthy"  # nothing left to judge
 
 
 # --- the bad-input suite ------------------------------------------------------------------------

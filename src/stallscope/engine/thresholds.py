@@ -44,9 +44,8 @@ DEFAULT_THRESHOLDS = {
     "gpu_idle_share_pct": {"warning": 50.0, "critical": 80.0},
 }
 
-# The success criteria of `stallscope compare` (docs/analysis.md); overridable as the `success_criteria`
-# entry of a thresholds file. Run-level throughput (docs/analysis.md) is measured at analysis over
-# the steps after the warm-up.
+# The success criteria of `stallscope compare` (docs/analysis.md, "Run-level generation throughput"
+# for how throughput is measured); overridable as the `success_criteria` entry of a thresholds file.
 SUCCESS_CRITERIA = {
     "queue_ms_p95_below": 300.0,
     # "No regression in generation throughput": run-level completions/s (and tokens/s when the lines
@@ -86,20 +85,20 @@ def merge_thresholds(override=None):
     Raises InputError naming the offending key, e.g. "queue_ms.warning: not a number ('abc')".
     """
     table = {metric: dict(row) for metric, row in DEFAULT_THRESHOLDS.items()}
-    table.update(DEFAULT_SETTINGS)
     table[CRITERIA_KEY] = dict(SUCCESS_CRITERIA)
+    table.update(DEFAULT_SETTINGS)
     if override is None:
         return table
     if not isinstance(override, dict):
         raise InputError(f"expected a mapping of metric names to {{warning, critical}}, got {type(override).__name__}")
     for metric, row in override.items():
+        if metric == CRITERIA_KEY:
+            table[CRITERIA_KEY].update(_criteria(row))
+            continue
         if metric in DEFAULT_SETTINGS:
             if isinstance(row, bool) or not isinstance(row, int) or row < 0:
                 raise InputError(f"{metric}: expected a whole number >= 0, got {row!r}")
             table[metric] = row
-            continue
-        if metric == CRITERIA_KEY:
-            table[CRITERIA_KEY].update(_criteria(row))
             continue
         if metric not in table:
             raise InputError(f"{metric}: unknown metric (known: {', '.join(sorted(table))})")
