@@ -7,7 +7,7 @@ count of the others is given); per_step.txt holds every row, read from the run's
 
 from itertools import islice
 
-ROWS_IN_REPORT = 10_000
+ROWS_IN_REPORT = 2_000
 COLUMNS = ("step", "file", "line", "trace", "op", "queue_ms", "rpc_ms", "wall_ms", "warmup")
 FILE = "per_step.txt"
 
