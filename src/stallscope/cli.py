@@ -17,6 +17,7 @@ from .engine.compare import compare, compare_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import merge_thresholds
+from .report_html import RendererMissing, write_report_html
 
 
 def main(argv=None):
@@ -77,6 +78,11 @@ def _analyze(args):
     report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level)
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
+    try:
+        page = write_report_html(report, out_dir)
+    except RendererMissing as missing:
+        page = None
+        print(f"stallscope analyze: {missing}", file=sys.stderr)
     if args.json:
         dump_report(report, sys.stdout)
         print(f"stallscope analyze: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
@@ -86,6 +92,8 @@ def _analyze(args):
         if top is not None:
             print(top["summary"])
         print(f"report: {summary}")
+        if page is not None:
+            print(f"html: {page}")
     return 0
 
 

@@ -14,7 +14,7 @@ from .findings import diagnose, evaluate_all
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
-from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
+from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
 from .thresholds import merge_thresholds
 
@@ -208,9 +208,11 @@ _TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in
 
 class Timeline:
     """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
+    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store.
+    For report.html also the checkpoint waits and writes (CHECKPOINT_FIELDS, logging order) and the
+    Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
 
-    update_columns, batch_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS
+    update_columns, batch_columns, checkpoint_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS, CHECKPOINT_FIELDS
 
     def __init__(self, records):
         self.records = records
@@ -220,3 +222,12 @@ class Timeline:
 
     def batches(self):
         return map(_TIMELINE_BATCH, self.records["batches"].rows())
+
+    def checkpoints(self):
+        return iter(self.records["checkpoints"])
+
+    def dask_tasks(self):
+        return iter(self.records["dask"]["tasks"])
+
+    def dask_memory_events(self):
+        return iter(self.records["dask"]["memory_events"])

@@ -68,10 +68,10 @@ def event(match):
         return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step")}
     if kind == "wait.done":
         return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
-                "wait_ms": number(values, "wait_ms", required=True)}
-    if kind == "write.done":
+                "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
+    if kind == "write.done":  # checkpoint waits and writes are timeline entries too (report.html)
         return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
-                "write_ms": number(values, "write_ms", required=True)}
+                "write_ms": number(values, "write_ms", required=True), "ts": match_timestamp(match)}
     if not any(key in values for key in ROLLOUT_KEYS):
         return None
     parsed = {"event": kind, "t": number(values, "t")}
