@@ -12,6 +12,8 @@ COLOURS = {"queue": "#f28e2b", "rpc": "#4e79a7", "batch": "#8cd17d", "batch_over
            "write": "#9c755f", "incomplete": "#000000", "sim": "#4e79a7", "agg": "#f28e2b", "split": "#e15759",
            "warning": "#f1a340", "critical": "#d62728"}
 MEMORY_COLOURS = {"pause": "#e15759", "resume": "#59a14f", "unmanaged": "#f28e2b", "restart": "#000000"}
+LANE_ORDER = ("weight updates", "generation batches", "checkpoint waits", "checkpoint writes")
+PLURAL = {"update": "updates", "batch": "batches", "checkpoint": "checkpoint waits and writes"}
 TOOLS = "xpan,xwheel_zoom,box_zoom,reset,save"
 OVERVIEW_BINS = 600
 HISTOGRAM_BINS = 40
@@ -41,14 +43,14 @@ def prime_rl_timeline(report, data):
     for kind, cols in data.items():
         placed = ~np.isnan(cols["start"])
         if np.any(~placed):
-            notes.append(f"{int(np.sum(~placed))} {kind}(s) have neither t= nor a readable timestamp and are not drawn.")
+            notes.append(f"{int(np.sum(~placed))} {PLURAL[kind]} have neither t= nor a readable timestamp and are not drawn.")
         size = np.where(placed, cols.get("wall_ms", cols.get("dur_ms", cols.get("ms"))), np.nan)
         first = (cols["complete"] == 0) & placed if kind == "update" else None
         indices = drawn(np.where(placed, np.nan_to_num(size, nan=0.0), -np.inf), DRAWN_LIMITS[kind], first)
         indices = indices[placed[indices]]
         chosen[kind] = indices
         if len(indices) < int(np.sum(placed)):
-            notes.append(f"{len(indices)} of {int(np.sum(placed))} {kind}s drawn ({'incomplete and ' if kind == 'update' else ''}"
+            notes.append(f"{len(indices)} of {int(np.sum(placed))} {PLURAL[kind]} drawn ({'incomplete and ' if kind == 'update' else ''}"
                          "the longest); every one is in the overview above and in timeline.txt.")
     rows = {kind: rows_at(streams[kind](), chosen[kind]) for kind in data}
 
@@ -92,7 +94,7 @@ def prime_rl_timeline(report, data):
 
     if not lanes:
         return None, None, notes
-    names = [lanes[key] for key in sorted(lanes, key=lambda key: (key[0], key[1]))]
+    names = [lanes[key] for key in sorted(lanes, key=lambda key: (key[0], LANE_ORDER.index(key[1])))]
     end = max((float(np.nanmax(cols["end"])) for cols in data.values() if np.any(~np.isnan(cols["end"]))), default=origin + 1)
     x_range = Range1d(0, max(end - origin, 1e-3) * 1.01)
     plot = _figure(y_range=FactorRange(*reversed(names)), x_range=x_range, height=130 + 46 * len(names),
@@ -170,19 +172,21 @@ def histogram(name, values, thresholds=None, unit="ms"):
     values = values[~np.isnan(values)]
     if not len(values):
         return None
-    positive = values[values > 0]
-    log = len(positive) == len(values) and positive.max() / positive.min() > 30
-    if log:
-        edges = np.geomspace(positive.min(), positive.max() * 1.0001, HISTOGRAM_BINS + 1)
-    else:
-        low, high = float(values.min()), float(values.max())
-        edges = np.linspace(low, high if high > low else low + 1, HISTOGRAM_BINS + 1)
-    counts, edges = np.histogram(values, bins=edges)
+    low, high = float(values.min()), float(values.max())
     title = f"{name}: {len(values)} values"
     if thresholds:
         title += f"; warning {thresholds['warning']:g} {unit}, critical {thresholds['critical']:g} {unit}"
+        # Both threshold lines in view, so that a distribution far below them shows it.
+        low, high = min(low, thresholds["warning"]), max(high, thresholds["critical"])
+    log = low > 0 and high / low > 30
+    if high <= low:
+        high = low + 1
+    edges = np.geomspace(low, high * 1.0001, HISTOGRAM_BINS + 1) if log else np.linspace(low, high, HISTOGRAM_BINS + 1)
+    counts, edges = np.histogram(values, bins=edges)
+    pad = (high / low) ** 0.03 if log else (high - low) * 0.03
+    x_range = Range1d(low / pad, high * pad) if log else Range1d(low - pad, high + pad)
     plot = figure(height=230, width=440, title=title, x_axis_type="log" if log else "linear", tools="xpan,xwheel_zoom,reset",
-                  x_axis_label=unit, y_axis_label="count", name=f"histogram {name}")
+                  x_axis_label=unit, y_axis_label="count", x_range=x_range, name=f"histogram {name}")
     plot.toolbar.logo = None
     source = ColumnDataSource({"left": edges[:-1], "right": edges[1:], "count": counts})
     bars = plot.quad(left="left", right="right", bottom=0, top="count", source=source, fill_color="#4e79a7", line_color="white")

@@ -56,7 +56,7 @@ code { font-family: ui-monospace, monospace; }
 <section id="{{ section.id }}">
 <h2>{{ section.title | e }}</h2>
 {{ section.before }}
-{% for name in section.roots %}{{ embed(roots[name]) }}
+{% for name in section.roots %}<div class="chart" data-chart="{{ name }}">{{ embed(roots[name]) }}</div>
 {% endfor %}
 {{ section.after }}
 </section>
