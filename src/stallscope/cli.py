@@ -17,6 +17,7 @@ from .engine.compare import compare, compare_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import merge_thresholds
+from .progress import Progress
 from .report_html import RendererMissing, write_report_html
 
 
@@ -75,7 +76,13 @@ def _analyze(args):
         raise InputError(f"{out_dir}: exists and is not a directory; choose another --out")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not args.force:
         raise InputError(f"{out_dir}: exists and is not empty; choose another --out or pass --force to overwrite")
-    report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level)
+    thresholds = _thresholds(args.thresholds)
+    progress = Progress.for_terminal(args.paths)
+    try:
+        report = analyze(args.paths, thresholds=thresholds, async_level=args.async_level, progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
     try:

@@ -9,11 +9,12 @@ import sys
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stallscope.engine import analyze, write_outputs
 from stallscope.report_html import write_report_html
-from stallscope.report_html.placement import DRAWN_LIMITS, WallClock, component_of
+from stallscope.report_html.placement import DRAWN_LIMITS, Timestamps, component_of, wall_column
 from tests.engine.seedlog import SEED, write_log
 from tests.sim.simproc import sim_command, sim_env
 
@@ -103,9 +104,11 @@ def test_a_large_run_draws_a_bounded_number_of_entries_and_says_so(tmp_path):
     assert report["slowest_updates"][0]["trace"] in text
 
 
-def test_wall_clock_wraps_at_midnight_and_components_are_named_from_files():
-    clock = WallClock()
-    assert [clock(ts) for ts in ("23:59:59", "00:00:01", None)][:2] == [86399.0, 86401.0]
+def test_timestamps_wrap_at_midnight_and_components_are_named_from_files():
+    stamps = ("23:59:59", "00:00:01.5", None, "2025-01-02 11:22:33,250", "2025-01-02T11:22:33.250+00:00")
+    wall = wall_column(np.zeros(len(stamps)), stamps, Timestamps())
+    assert wall[:2].tolist() == [86399.0, 86401.5] and np.isnan(wall[2])
+    assert wall[3] == wall[4] and wall[3] % 60 == 33.25
     assert component_of("/x/logs/orchestrator.log.2.gz") == "orchestrator"
     assert component_of("trainer.stdout") == "trainer"
 

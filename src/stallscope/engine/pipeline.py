@@ -1,5 +1,6 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
+import functools
 import gc
 import operator
 import os
@@ -34,18 +35,19 @@ def gc_paused():
             gc.enable()
 
 
-def analyze(paths, thresholds=None, async_level=None):
+def analyze(paths, thresholds=None, async_level=None, progress=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
     `async_level`: the run's async_level, overriding run manifests. Raises InputError (unusable
     input or option) or NoRecognisedLines (nothing of a known log family in readable inputs).
+    `progress(path, size)`: called after each chunk of a file is read (size in bytes, decompressed).
     """
     with gc_paused():
-        return _analyze(paths, thresholds, async_level)
+        return _analyze(paths, thresholds, async_level, progress)
 
 
-def _analyze(paths, thresholds, async_level):
+def _analyze(paths, thresholds, async_level, progress):
     table = merge_thresholds(thresholds)
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         raise InputError(f"async_level: {async_level!r} is not a non-negative integer")
@@ -65,7 +67,8 @@ def _analyze(paths, thresholds, async_level):
     dask_builder = DaskRecordBuilder(inputs)
     for index, entry in enumerate(inputs):
         builder.begin_file(index)
-        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index)))
+        on_chunk = None if progress is None else functools.partial(progress, entry["path"])
+        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index), on_chunk=on_chunk))
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:

@@ -6,7 +6,7 @@ from bokeh.models import (ColumnDataSource, CustomJS, DataTable, FactorRange, Ho
                           TableColumn)
 from bokeh.plotting import figure
 
-from .placement import DRAWN_LIMITS, component_of, drawn, rows_at
+from .placement import DRAWN_LIMITS, component_of, drawn
 
 COLOURS = {"queue": "#f28e2b", "rpc": "#4e79a7", "batch": "#8cd17d", "batch_overlap": "#e15759", "wait": "#b07aa1",
            "write": "#9c755f", "incomplete": "#000000", "sim": "#4e79a7", "agg": "#f28e2b", "split": "#e15759",
@@ -28,7 +28,7 @@ def _figure(**options):
 def prime_rl_timeline(report, data):
     """The timeline (one lane per component and kind), its overview, and what the page says about
     entries left out; data: placement.place_prime_rl's columns."""
-    timeline, inputs = report.timeline, report["inputs"]
+    inputs = report["inputs"]
     origin = min((float(np.nanmin(cols["start"])) for cols in data.values() if np.any(~np.isnan(cols["start"]))),
                  default=0.0)
     lanes, notes, sources = {}, [], {}
@@ -38,21 +38,15 @@ def prime_rl_timeline(report, data):
         lanes.setdefault((file, what), name)
         return name
 
-    streams = {"update": timeline.updates, "batch": timeline.batches, "checkpoint": timeline.checkpoints}
-    chosen = {}
+    chosen = {kind: cols["drawn"] for kind, cols in data.items()}
+    rows = {kind: cols["rows"] for kind, cols in data.items()}
     for kind, cols in data.items():
-        placed = ~np.isnan(cols["start"])
-        if np.any(~placed):
-            notes.append(f"{int(np.sum(~placed))} {PLURAL[kind]} have neither t= nor a readable timestamp and are not drawn.")
-        size = np.where(placed, cols.get("wall_ms", cols.get("dur_ms", cols.get("ms"))), np.nan)
-        first = (cols["complete"] == 0) & placed if kind == "update" else None
-        indices = drawn(np.where(placed, np.nan_to_num(size, nan=0.0), -np.inf), DRAWN_LIMITS[kind], first)
-        indices = indices[placed[indices]]
-        chosen[kind] = indices
-        if len(indices) < int(np.sum(placed)):
-            notes.append(f"{len(indices)} of {int(np.sum(placed))} {PLURAL[kind]} drawn ({'incomplete and ' if kind == 'update' else ''}"
+        placed = int(np.sum(~np.isnan(cols["start"])))
+        if placed < len(cols["start"]):
+            notes.append(f"{len(cols['start']) - placed} {PLURAL[kind]} have neither t= nor a readable timestamp and are not drawn.")
+        if len(chosen[kind]) < placed:
+            notes.append(f"{len(chosen[kind])} of {placed} {PLURAL[kind]} drawn ({'incomplete and ' if kind == 'update' else ''}"
                          "the longest); every one is in the overview above and in timeline.txt.")
-    rows = {kind: rows_at(streams[kind](), chosen[kind]) for kind in data}
 
     # Updates: queue part and RPC part; incomplete ones as a mark where they were sent.
     cols, update_rows = data["update"], rows["update"]
@@ -208,10 +202,9 @@ def prime_rl_distributions(report, data):
     if len(ops) <= 1:
         op = next(iter(ops), None)
         plots.append(histogram(f"rpc_ms.{op}" if op else "rpc_ms", rpc, table.get(f"rpc_ms.{op}", table["rpc_ms"])))
-    else:  # per op needs the op of each update: read from the rows once more
-        op_of = np.array([row[5] for row in report.timeline.updates()], dtype=object)
+    else:
         for op in ops:
-            plots.append(histogram(f"rpc_ms.{op}", rpc[op_of == op], table.get(f"rpc_ms.{op}", table["rpc_ms"])))
+            plots.append(histogram(f"rpc_ms.{op}", rpc[updates["op"] == op], table.get(f"rpc_ms.{op}", table["rpc_ms"])))
     write = checkpoints["write"] == 1
     plots.append(histogram("wait_ms", checkpoints["ms"][~write], table["wait_ms"]))
     plots.append(histogram("write_ms", checkpoints["ms"][write], table["write_ms"]))

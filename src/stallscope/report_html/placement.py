@@ -6,12 +6,11 @@ two is the median of (timestamp - t) over the lines that carry both; with it, ev
 host goes on the wall clock with t's precision. A host with no line carrying both keeps its own clock
 (t, else the timestamp), and the page says that its lanes are not aligned with the others.
 
-A large run has 10^5 entries of each kind: they are read from the engine's store as columns of
-numbers (numpy arrays), and only the drawn ones are read again for their details.
+A large run has 10^5 entries of each kind: each stream is read from the engine's store once, turned
+into columns of numbers (numpy arrays), and only the drawn entries' rows are kept.
 """
 
 import os
-from array import array
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from ..engine.dask_run import seconds
 # incomplete update first) and the page says how many were left out.
 DRAWN_LIMITS = {"update": 1500, "batch": 1500, "checkpoint": 1000, "task": 3000}
 HALF_DAY = 43200.0
+OFFSET_SAMPLES = 5000  # entries per stream whose timestamp and t= give the offset between them
 NAN = float("nan")
 
 
@@ -37,79 +37,97 @@ def component_of(path):
     return name
 
 
-class WallClock:
-    """Line timestamps as seconds, per stream of lines in logging order. A bare HH:MM:SS wraps at
-    midnight, so a step back of more than half a day is the next day. Timestamps repeat (a second
-    holds many lines), so each text is parsed once."""
+def _time_of_day(ts):
+    """Seconds of a `HH:MM:SS[.,fff]` text, else None."""
+    if len(ts) < 8 or ts[2] != ":" or ts[5] != ":":
+        return None
+    try:
+        value = int(ts[:2]) * 3600 + int(ts[3:5]) * 60 + int(ts[6:8])
+        return value + float("0." + ts[9:]) if len(ts) > 9 and ts[8] in ".," else float(value)
+    except ValueError:
+        return None
+
+
+class Timestamps:
+    """Line timestamps as seconds, fast: a bare time of day, or a date (its midnight computed once,
+    local time as the engine's dask_run.seconds) and a time of day; anything else as the engine reads it."""
 
     def __init__(self):
-        self.parsed = {}
-        self.last = None
-        self.days = 0.0
+        self.midnights = {}
+        self.parsed = {None: NAN}  # timestamps repeat (many lines a second, and across streams)
 
     def __call__(self, ts):
-        if ts is None:
-            return NAN
-        value = self.parsed.get(ts)
-        if value is None:
-            if len(self.parsed) > 100_000:
-                self.parsed.clear()
-            value = self.parsed[ts] = seconds(ts)
-            if value is None:
-                value = self.parsed[ts] = NAN
-        if len(ts) <= 15 and value == value:  # time of day only
-            if self.last is not None and value + self.days < self.last - HALF_DAY:
-                self.days += 86400.0
-            value += self.days
-            self.last = value
-        return value
+        clock = _time_of_day(ts)
+        if clock is not None:
+            return clock
+        if len(ts) >= 19 and ts[4] == "-" and ts[10] in " T":
+            clock = _time_of_day(ts[11:].split("+")[0].rstrip("Z"))
+            if clock is not None:
+                midnight = self.midnights.get(ts[:10])
+                if midnight is None:
+                    midnight = self.midnights[ts[:10]] = seconds(ts[:10] + " 00:00:00")
+                if midnight is not None:
+                    return midnight + clock
+        value = seconds(ts)
+        return NAN if value is None else value
 
 
-class Columns:
-    """Numeric columns of one kind of entry, appended row by row, then read as numpy arrays."""
+def wall_column(files, stamps, parse, needed=None):
+    """The wall-clock seconds of a column of timestamps (None: NaN), in logging order per file. A bare
+    HH:MM:SS wraps at midnight: within a file, a step back of more than half a day is the next day.
+    `needed` (a boolean mask): only those are read, the others are NaN."""
+    if needed is not None:
+        stamps = [ts if keep else None for ts, keep in zip(stamps, needed.tolist())]
+    parsed = parse.parsed
+    for ts in set(stamps).difference(parsed):
+        parsed[ts] = parse(ts)
+    wall = np.array([parsed[ts] for ts in stamps], dtype=float)
+    bare = np.array([ts is not None and len(ts) <= 15 for ts in stamps], dtype=bool) & ~np.isnan(wall)
+    if np.any(bare):
+        for file in np.unique(files[bare]):
+            where = np.flatnonzero(bare & (files == file))
+            steps_back = np.diff(wall[where], prepend=wall[where[0]]) < -HALF_DAY
+            wall[where] += np.cumsum(steps_back) * 86400.0
+    return wall
 
-    def __init__(self, names):
-        self.data = {name: array("d") for name in names}
 
-    def add(self, *values):
-        for column, value in zip(self.data.values(), values):
-            column.append(NAN if value is None else value)
-
-    def arrays(self):
-        return {name: np.frombuffer(column, dtype=float) if len(column) else np.zeros(0) for name, column in self.data.items()}
-
-
-def _streams(timeline):
-    """Each kind's rows as (kind, rows, file, ts, t column positions)."""
-    return (("update", timeline.updates, 0, 2, 3), ("batch", timeline.batches, 0, 3, 4),
-            ("checkpoint", timeline.checkpoints, 0, 2, 3))
+# Per kind: the stream's columns (positions in its rows) read as numbers, and the entry's size
+# (what the drawn entries are chosen by).
+STREAMS = {
+    "update": ("updates", {"file": 0, "t": 3, "wall_ms": 6, "queue_ms": 7, "rpc_ms": 8, "complete": 9, "sent": 10}, 2, "wall_ms"),
+    "batch": ("batches", {"file": 0, "t": 4, "dur_ms": 5}, 3, "dur_ms"),
+    "checkpoint": ("checkpoints", {"file": 0, "t": 3, "ms": 5}, 2, "ms"),
+}
 
 
 def place_prime_rl(report):
-    """The prime-rl timeline on one axis: per kind a dict of numpy columns (start, end, ... in seconds
-    of the axis; NaN where an entry could not be placed), and the page's note on clocks."""
-    timeline = report.timeline
-    columns = {
-        "update": Columns(("file", "wall", "t", "wall_ms", "queue_ms", "rpc_ms", "sent", "complete")),
-        "batch": Columns(("file", "wall", "t", "dur_ms", "overlaps")),
-        "checkpoint": Columns(("file", "wall", "t", "ms", "write")),
-    }
-    for kind, rows, file_at, ts_at, t_at in _streams(timeline):
-        clocks = {}
-        add = columns[kind].add
-        for row in rows():
-            file = row[file_at]
-            clock = clocks.get(file)
-            if clock is None:
-                clock = clocks[file] = WallClock()
-            wall = clock(row[ts_at])
-            if kind == "update":
-                add(file, wall, row[t_at], row[6], row[7], row[8], row[10], row[9])
-            elif kind == "batch":
-                add(file, wall, row[t_at], row[5], bool(row[9]))
-            else:
-                add(file, wall, row[t_at], row[5], row[4] == "write")
-    data = {kind: cols.arrays() for kind, cols in columns.items()}
+    """The prime-rl timeline on one axis: per kind a dict of numpy columns (time, start, end, ... in
+    seconds of the axis; NaN where an entry could not be placed), `drawn` (the indices of the entries
+    drawn one by one) and `rows` (their rows); and the page's note on clocks. Each stream is read once."""
+    parse = Timestamps()
+    data = {}
+    for kind, (stream, numeric, ts_at, size) in STREAMS.items():
+        rows = list(getattr(report.timeline, stream)())
+        columns = list(zip(*rows)) or [()] * 11
+        cols = {name: np.array(columns[at], dtype=float) for name, at in numeric.items()}
+        # The timestamp places entries without t=, and gives each host's t -> wall-clock offset (a
+        # sample is enough): the others' are not read.
+        needed = np.isnan(cols["t"])
+        needed[:OFFSET_SAMPLES] = True
+        cols["wall"] = wall_column(cols["file"], columns[ts_at], parse, needed)
+        if kind == "update":
+            cols["op"] = np.array(columns[5], dtype=object)
+        elif kind == "batch":
+            cols["overlaps"] = np.array([bool(updates) for updates in columns[9]], dtype=bool)
+        else:
+            cols["write"] = np.array([what == "write" for what in columns[4]], dtype=bool)
+        placed = ~np.isnan(cols["t"]) | ~np.isnan(cols["wall"])
+        first = placed & (cols["complete"] == 0) if kind == "update" else None
+        cols["drawn"] = drawn(np.where(placed, np.nan_to_num(cols[size], nan=0.0), -np.inf), DRAWN_LIMITS[kind], first)
+        cols["drawn"] = cols["drawn"][placed[cols["drawn"]]]
+        cols["rows"] = [rows[index] for index in cols["drawn"].tolist()]
+        data[kind] = cols
+        del rows, columns
     hosts = [entry["host"] for entry in report["inputs"]]
     note = _place(data, hosts)
     return data, note
@@ -175,20 +193,6 @@ def drawn(size, limit, first=None):
         order = np.argsort(-np.nan_to_num(size[rest], nan=-1.0), kind="stable")[:keep]
         chosen = np.concatenate([chosen, rest[order]])
     return np.sort(chosen)
-
-
-def rows_at(rows, indices):
-    """The rows at these sorted positions of a stream, read once more from the store."""
-    wanted = iter(indices.tolist())
-    target = next(wanted, None)
-    out = []
-    for position, row in enumerate(rows):
-        if position == target:
-            out.append(row)
-            target = next(wanted, None)
-            if target is None:
-                break
-    return out
 
 
 def dask_tasks(report):
