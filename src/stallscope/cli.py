@@ -20,7 +20,7 @@ from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import LEVELS, merge_thresholds
 from .progress import Progress
-from .report_html import RendererMissing, write_report_html
+from .report_html import RendererMissing, write_compare_html, write_report_html
 
 EXIT_SEVERITY = 4  # analyze --fail-on: the diagnosis reached the level
 EXIT_REGRESSION = 5  # compare --fail-on-regression: verdict fail
@@ -65,6 +65,8 @@ def _parser():
     compare_cmd.add_argument("before", metavar="BEFORE")
     compare_cmd.add_argument("after", metavar="AFTER")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
+    compare_cmd.add_argument("--html", metavar="FILE", default="compare.html",
+                             help="where to write the comparison page (default ./compare.html; replaced if there)")
     compare_cmd.add_argument("--fail-on-regression", action="store_true",
                              help=f"exit {EXIT_REGRESSION} when the verdict is fail, {EXIT_NOT_JUDGED} when it is "
                                   "inconclusive or incomplete")
@@ -127,6 +129,11 @@ def _compare(args):
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
         sys.stdout.write(compare_markdown(result, args.before, args.after))
+    try:
+        page = write_compare_html(result, before, after, (args.before, args.after), args.html)
+        print(f"html: {page}", file=sys.stderr if args.json else sys.stdout)
+    except RendererMissing as missing:
+        print(f"stallscope compare: {missing}", file=sys.stderr)
     if args.fail_on_regression and result["verdict"] != "pass":
         return EXIT_REGRESSION if result["verdict"] == "fail" else EXIT_NOT_JUDGED
     return 0

@@ -84,3 +84,17 @@ def test_selecting_a_slow_update_moves_the_timeline_to_it(driver, tmp_path):
     after = driver.execute_script(
         "const r = Bokeh.documents[0].get_model_by_name('timeline').x_range; return [r.start, r.end]")
     assert after != before and after[1] - after[0] < before[1] - before[0]
+
+
+def test_compare_page_renders_offline_with_its_overlays(driver, tmp_path):
+    from stallscope.engine.compare import compare, load_report
+    from stallscope.report_html import write_compare_html
+
+    before, after = load_report(FIXTURES / "two_hosts"), load_report(FIXTURES / "two_hosts" / "orch-host")
+    page = write_compare_html(compare(before, after), before, after, ("before", "after"), tmp_path / "compare.html")
+    driver.get_log("browser")
+    browser.open_report(driver, page)
+    assert [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")] == []
+    png = tmp_path / "page.png"
+    driver.save_screenshot(str(png))
+    assert colour_pixels(png, browser.chart_box(driver, "overlays"), RPC) > 50  # the "after" lines

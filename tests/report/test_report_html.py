@@ -143,3 +143,24 @@ def test_without_bokeh_analyze_writes_everything_else_and_says_how_to_get_the_pa
                              "pip install 'stallscope[report]' (make venv installs it)\n")
     assert "report.html" not in os.listdir(tmp_path / "out") and "SUMMARY.md" in os.listdir(tmp_path / "out")
     assert "html:" not in result.stdout
+
+
+def test_compare_writes_a_self_contained_page_with_the_verdict(tmp_path):
+    """`stallscope compare` as a real process: compare.html (default in the working directory, or
+    --html) holds the verdict, each criterion and the before/after overlays."""
+    before, after = FIXTURES / "two_hosts", tmp_path / "after"
+    write_log(after / "orchestrator.log", SEED["weights_normal"] + SEED["gen_normal"], prefix="loguru")
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    result = subprocess.run([sys.executable, "-m", "stallscope", "compare", before, after], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("html: compare.html\n")
+    comparison = json.loads(subprocess.run([sys.executable, "-m", "stallscope", "compare", before, after, "--json",
+                                            "--html", tmp_path / "elsewhere.html"], cwd=tmp_path, env=env,
+                                           capture_output=True, text=True, timeout=120).stdout)
+    for page in (tmp_path / "compare.html", tmp_path / "elsewhere.html"):
+        text = check_self_contained(page)
+        assert f"verdict: {comparison['verdict']}" in text
+        for criterion in comparison["criteria"]:
+            assert html.escape(criterion["name"]) in text
+        assert 'data-chart="overlays"' in text and json.dumps("overlay queue_ms") in text

@@ -26,3 +26,8 @@ def write_report_html(report, out_dir):
     Raises RendererMissing without Bokeh."""
     return _page("report.html").write_report(report, out_dir)
 
+
+def write_compare_html(result, before, after, names, path):
+    """Writes compare.html for a `stallscope compare` result (`before`, `after`: the two reports,
+    `names`: what the user named them); returns its path. Raises RendererMissing without Bokeh."""
+    return _page("compare.html").write_compare(result, before, after, names, path)

@@ -161,34 +161,43 @@ def _overview(data, origin, x_range):
     return plot
 
 
+def _x_axis(low, high, thresholds):
+    """(low, high, log scale?, x range) for values from low to high, with both threshold lines in
+    view so that a distribution far below them shows it."""
+    if thresholds:
+        low, high = min(low, thresholds["warning"]), max(high, thresholds["critical"])
+    if high <= low:
+        high = low + 1
+    log = low > 0 and high / low > 30
+    pad = (high / low) ** 0.03 if log else (high - low) * 0.03
+    return low, high, log, (Range1d(low / pad, high * pad) if log else Range1d(low - pad, high + pad))
+
+
+def _threshold_lines(plot, thresholds):
+    if thresholds:
+        for level in ("warning", "critical"):
+            plot.add_layout(Span(location=thresholds[level], dimension="height", line_color=COLOURS[level],
+                                 line_dash="dashed", line_width=2))
+
+
 def histogram(name, values, thresholds=None, unit="ms"):
     """A histogram of one metric with its warning and critical thresholds as vertical lines."""
     values = values[~np.isnan(values)]
     if not len(values):
         return None
-    low, high = float(values.min()), float(values.max())
     title = f"{name}: {len(values)} values"
     if thresholds:
         title += f"; warning {thresholds['warning']:g} {unit}, critical {thresholds['critical']:g} {unit}"
-        # Both threshold lines in view, so that a distribution far below them shows it.
-        low, high = min(low, thresholds["warning"]), max(high, thresholds["critical"])
-    log = low > 0 and high / low > 30
-    if high <= low:
-        high = low + 1
+    low, high, log, x_range = _x_axis(float(values.min()), float(values.max()), thresholds)
     edges = np.geomspace(low, high * 1.0001, HISTOGRAM_BINS + 1) if log else np.linspace(low, high, HISTOGRAM_BINS + 1)
     counts, edges = np.histogram(values, bins=edges)
-    pad = (high / low) ** 0.03 if log else (high - low) * 0.03
-    x_range = Range1d(low / pad, high * pad) if log else Range1d(low - pad, high + pad)
     plot = figure(height=230, width=440, title=title, x_axis_type="log" if log else "linear", tools="xpan,xwheel_zoom,reset",
                   x_axis_label=unit, y_axis_label="count", x_range=x_range, name=f"histogram {name}")
     plot.toolbar.logo = None
     source = ColumnDataSource({"left": edges[:-1], "right": edges[1:], "count": counts})
     bars = plot.quad(left="left", right="right", bottom=0, top="count", source=source, fill_color="#4e79a7", line_color="white")
     plot.add_tools(HoverTool(renderers=[bars], tooltips=[("from", "@left{0.0}"), ("to", "@right{0.0}"), ("count", "@count")]))
-    if thresholds:
-        for level in ("warning", "critical"):
-            plot.add_layout(Span(location=thresholds[level], dimension="height", line_color=COLOURS[level],
-                                 line_dash="dashed", line_width=2))
+    _threshold_lines(plot, thresholds)
     return plot
 
 
@@ -311,3 +320,32 @@ def grid(plots, name):
     layout.name = name
     return layout
 
+
+
+QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+
+def quantile_overlay(name, before, after, thresholds=None):
+    """Before and after of one metric as cumulative distributions through their summary quantiles
+    (min, p50, p90, p95, p99, max: what report.json keeps), with the thresholds as vertical lines."""
+    sides = [(label, stats, colour) for label, stats, colour in (("before", before, "#7f7f7f"), ("after", after, COLOURS["rpc"]))
+             if stats and stats.get("count")]
+    if not sides:
+        return None
+    values = [stats[key] for _, stats, _ in sides for key, _ in QUANTILES if stats.get(key) is not None]
+    _, _, log, x_range = _x_axis(min(values), max(values), thresholds)
+    title = name + ": p95 " + " -> ".join(f"{stats['p95']:.4g}" for _, stats, _ in sides if stats.get("p95") is not None)
+    plot = figure(height=240, width=440, title=title, x_axis_type="log" if log else "linear", tools="xpan,xwheel_zoom,reset",
+                  y_axis_label="share of samples at or below", x_range=x_range, y_range=Range1d(0, 1.02),
+                  name=f"overlay {name}")
+    plot.toolbar.logo = None
+    for label, stats, colour in sides:
+        points = [(stats[key], share) for key, share in QUANTILES if stats.get(key) is not None]
+        source = ColumnDataSource({"value": [value for value, _ in points], "share": [share for _, share in points],
+                                   "quantile": [key for key, _ in QUANTILES if stats.get(key) is not None]})
+        line = plot.line("value", "share", source=source, color=colour, line_width=2, legend_label=f"{label} (n={stats['count']})")
+        plot.scatter("value", "share", source=source, color=colour, size=6)
+        plot.add_tools(HoverTool(renderers=[line], tooltips=[("side", label), ("quantile", "@quantile"), ("value", "@value{0.0}")]))
+    _threshold_lines(plot, thresholds)
+    plot.legend.location = "bottom_right"
+    return plot

@@ -187,3 +187,65 @@ def _inputs(report):
     return ('<table class="plain"><thead><tr><th>file</th><th>host</th><th>bytes</th><th>lines</th><th>recognised</th>'
             f"<th>malformed</th></tr></thead><tbody>{rows}</tbody></table>"
             + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""))
+
+
+VERDICT_CLASS = {"pass": "ok", "fail": "critical", "inconclusive": "warning", "incomplete": "warning"}
+
+
+def write_compare(result, before, after, names, path):
+    """compare.html: the verdict and its criteria first, then each metric's distribution before and
+    after overlaid (through the reports' summary quantiles), then the tables of the comparison."""
+    table = after.get("thresholds") or before.get("thresholds") or {}
+    plots = [charts.quantile_overlay(name, before["metrics"].get(name), after["metrics"].get(name), _row(table, name))
+             for name in result["metrics"]]
+    plots = [plot for plot in plots if plot is not None]
+    models, sections = [], []
+    if plots:
+        models.append(charts.grid(plots, "overlays"))
+        sections.append({"id": "distributions", "title": "Distributions before and after", "roots": ["overlays"], "after": "",
+                         "before": '<p class="note">Each line passes through the summary quantiles report.json keeps '
+                                   "(min, p50, p90, p95, p99, max). Dashed lines: warning (orange) and critical (red) "
+                                   "thresholds.</p>"})
+    sections.append({"id": "figures", "title": "Figures", "roots": [], "after": "", "before": _comparison_tables(result)})
+    verdict = result["verdict"]
+    criteria = "".join(f"<li><b>{escape(c['result'])}</b>: {escape(c['name'])}"
+                       f"{escape(_criterion_figures(c))}</li>" for c in result["criteria"])
+    sides = "".join(f"<li>{escape(side)}: <code>{escape(str(result[key]['diagnosis']))}</code> "
+                    f"({escape(str(result[key]['severity']))}) from {escape(name)}</li>"
+                    for side, key, name in (("before", "before", names[0]), ("after", "after", names[1])))
+    banner = (f'<div class="banner {VERDICT_CLASS.get(verdict, "warning")}"><span class="id">verdict: {escape(verdict)}</span>'
+              f"<ul>{criteria}</ul><ul>{sides}</ul></div>")
+    variables = {"kind": "compare", "banner": banner, "findings": "", "sections": sections}
+    _write(path, models, f"stallscope compare: {verdict}", variables)
+    return path
+
+
+def _row(table, name):
+    row = table.get(name) or (table.get("rpc_ms") if name.startswith("rpc_ms.") else None)
+    return row if isinstance(row, dict) and "warning" in row and "critical" in row else None
+
+
+def _criterion_figures(criterion):
+    figures = [f"{side} {criterion[side]:.4g}" for side in ("before", "after") if isinstance(criterion.get(side), (int, float))]
+    return f" ({', '.join(figures)})" if figures else ""
+
+
+def _comparison_tables(result):
+    rows = []
+    for name, row in result["metrics"].items():
+        cells = "".join(f"<td>{_number(row['before'][key])}</td><td>{_number(row['after'][key])}</td>" for key in ("mean", "p50", "p95"))
+        change = row["change"]["p95"]["percent"]
+        rows.append(f"<tr><td>{escape(name)}</td>{cells}<td>{'-' if change is None else format(change, '+.0f') + '%'}</td></tr>")
+    html = ('<table class="plain"><thead><tr><th>metric</th><th>mean before</th><th>mean after</th><th>p50 before</th>'
+            "<th>p50 after</th><th>p95 before</th><th>p95 after</th><th>p95 change</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+    figures = result.get("throughput") or result.get("dask") or []
+    if figures:
+        html += ('<table class="plain"><thead><tr><th>figure</th><th>before</th><th>after</th></tr></thead><tbody>'
+                 + "".join(f"<tr><td>{escape(f['figure'])}</td><td>{_number(f['before'])}</td><td>{_number(f['after'])}</td></tr>"
+                           for f in figures) + "</tbody></table>")
+    return html
+
+
+def _number(value):
+    return "-" if value is None else escape(f"{value:.4g}" if isinstance(value, float) else str(value))
