@@ -92,16 +92,19 @@ def test_a_large_run_draws_a_bounded_number_of_entries_and_says_so(tmp_path):
                   f"12:{step // 60 % 60:02d}:{step % 60:02d}.500 | INFO | [weights][{step:016x}] client.done "
                   f"wall_ms={queue + 400:.1f} rpc_ms=400.0 queue_ms={queue:.1f}",
                   f"12:{step // 60 % 60:02d}:{step % 60:02d}.900 | INFO | [gen] batch.done completions=64 dur_ms=3000.0 t={t + 3:.3f}"]
+    lines.append("13:00:00.000 | INFO | [weights][feedfacecafe0001] client.send path=/update_weights t=99999.000")
     path = tmp_path / "logs" / "orchestrator.log"
     path.parent.mkdir()
     path.write_text("\n".join(lines) + "\n")
     report, page = render([path.parent], tmp_path / "out")
     text = check_self_contained(page)
-    assert f"{DRAWN_LIMITS['update']} of {updates} updates drawn" in text
-    assert f"{updates} values" in text  # the distributions count every update, not the drawn ones
+    assert f"{DRAWN_LIMITS['update']} of {updates + 1} updates drawn" in text
+    assert f"{updates} values" in text  # the distributions count every done update, not the drawn ones
     assert page.stat().st_size < 4_000_000
     # The drawn updates are the slowest: every queued one (one in seven) fits in the limit.
     assert report["slowest_updates"][0]["trace"] in text
+    # An update sent and never done is drawn whatever its size, and marked.
+    assert report["updates"]["incomplete"] == 1 and "feedfacecafe0001" in text and "update sent, never done" in text
 
 
 def test_timestamps_wrap_at_midnight_and_components_are_named_from_files():

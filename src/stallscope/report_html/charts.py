@@ -48,43 +48,28 @@ def prime_rl_timeline(report, data):
             notes.append(f"{len(chosen[kind])} of {placed} {PLURAL[kind]} drawn ({'incomplete and ' if kind == 'update' else ''}"
                          "the longest); every one is in the overview above and in timeline.txt.")
 
+    def fields(kind, what, ts_at, **extra):
+        """The drawn entries of a kind as a source's columns: lane, start, end, line, time stamp, extra."""
+        cols, index, kind_rows = data[kind], chosen[kind], rows[kind]
+        columns = {"lane": [lane(row[0], what(row)) for row in kind_rows],
+                   "start": cols["start"][index] - origin, "end": cols["end"][index] - origin,
+                   "where": [f"{inputs[row[0]]['path']}:{row[1]}" for row in kind_rows],
+                   "ts": [row[ts_at] or "" for row in kind_rows]}
+        for name, value in extra.items():
+            columns[name] = [value(row) for row in kind_rows] if callable(value) else value[index]
+        return columns
+
     # Updates: queue part and RPC part; incomplete ones as a mark where they were sent.
-    cols, update_rows = data["update"], rows["update"]
-    index = chosen["update"]
-    update = {
-        "lane": [lane(row[0], "weight updates") for row in update_rows],
-        "start": cols["start"][index] - origin, "queue_end": cols["queue_end"][index] - origin, "end": cols["end"][index] - origin,
-        "trace": [row[4] for row in update_rows], "op": [row[5] for row in update_rows],
-        "wall_ms": cols["wall_ms"][index], "queue_ms": cols["queue_ms"][index], "rpc_ms": cols["rpc_ms"][index],
-        "where": [f"{inputs[row[0]]['path']}:{row[1]}" for row in update_rows], "ts": [row[2] or "" for row in update_rows],
-        "state": ["complete" if row[9] else "INCOMPLETE (no client.done)" for row in update_rows],
-    }
-    complete = cols["complete"][index] == 1
-    sources["update"] = ColumnDataSource({key: _subset(value, complete) for key, value in update.items()})
-    sources["incomplete"] = ColumnDataSource({key: _subset(value, ~complete) for key, value in update.items()})
-
-    cols, batch_rows = data["batch"], rows["batch"]
-    index = chosen["batch"]
-    batch = {
-        "lane": [lane(row[0], "generation batches") for row in batch_rows],
-        "start": cols["start"][index] - origin, "end": cols["end"][index] - origin, "dur_ms": cols["dur_ms"][index],
-        "completions": [row[6] for row in batch_rows], "overlaps": [", ".join(row[9]) or "none" for row in batch_rows],
-        "where": [f"{inputs[row[0]]['path']}:{row[1]}" for row in batch_rows], "ts": [row[3] or "" for row in batch_rows],
-    }
-    overlapped = cols["overlaps"][index] == 1
-    sources["batch_overlap"] = ColumnDataSource({key: _subset(value, overlapped) for key, value in batch.items()})
-    sources["batch"] = ColumnDataSource({key: _subset(value, ~overlapped) for key, value in batch.items()})
-
-    cols, checkpoint_rows = data["checkpoint"], rows["checkpoint"]
-    index = chosen["checkpoint"]
-    checkpoint = {
-        "lane": [lane(row[0], f"checkpoint {row[4]}s") for row in checkpoint_rows],
-        "start": cols["start"][index] - origin, "end": cols["end"][index] - origin, "ms": cols["ms"][index],
-        "where": [f"{inputs[row[0]]['path']}:{row[1]}" for row in checkpoint_rows], "ts": [row[2] or "" for row in checkpoint_rows],
-    }
-    write = cols["write"][index] == 1
-    sources["wait"] = ColumnDataSource({key: _subset(value, ~write) for key, value in checkpoint.items()})
-    sources["write"] = ColumnDataSource({key: _subset(value, write) for key, value in checkpoint.items()})
+    update = fields("update", lambda row: "weight updates", 2, queue_end=data["update"]["queue_end"] - origin,
+                    trace=lambda row: row[4], op=lambda row: row[5], wall_ms=data["update"]["wall_ms"],
+                    queue_ms=data["update"]["queue_ms"], rpc_ms=data["update"]["rpc_ms"],
+                    state=lambda row: "complete" if row[9] else "INCOMPLETE (no client.done)")
+    sources["update"], sources["incomplete"] = _split(update, data["update"]["complete"][chosen["update"]] == 1)
+    batch = fields("batch", lambda row: "generation batches", 3, dur_ms=data["batch"]["dur_ms"],
+                   completions=lambda row: row[6], overlaps=lambda row: ", ".join(row[9]) or "none")
+    sources["batch_overlap"], sources["batch"] = _split(batch, data["batch"]["overlaps"][chosen["batch"]])
+    checkpoint = fields("checkpoint", lambda row: f"checkpoint {row[4]}s", 2, ms=data["checkpoint"]["ms"])
+    sources["write"], sources["wait"] = _split(checkpoint, data["checkpoint"]["write"][chosen["checkpoint"]])
 
     if not lanes:
         return None, None, notes
@@ -127,6 +112,11 @@ def _legend_above(plot):
         legend.location = "top_left"
         legend.background_fill_alpha = 0
         plot.add_layout(legend, "above")
+
+
+def _split(columns, mask):
+    """Two sources of the same columns: the rows where mask holds, and the others."""
+    return tuple(ColumnDataSource({key: _subset(value, keep) for key, value in columns.items()}) for keep in (mask, ~mask))
 
 
 def _subset(value, mask):
