@@ -19,6 +19,8 @@ from .engine.compare import compare, compare_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import LEVELS, merge_thresholds
+from .progress import Progress
+from .report_html import RendererMissing, write_compare_html, write_report_html
 
 EXIT_SEVERITY = 4  # analyze --fail-on: the diagnosis reached the level
 EXIT_REGRESSION = 5  # compare --fail-on-regression: verdict fail
@@ -63,6 +65,8 @@ def _parser():
     compare_cmd.add_argument("before", metavar="BEFORE")
     compare_cmd.add_argument("after", metavar="AFTER")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
+    compare_cmd.add_argument("--html", metavar="FILE", default="compare.html",
+                             help="where to write the comparison page (default ./compare.html; replaced if there)")
     compare_cmd.add_argument("--fail-on-regression", action="store_true",
                              help=f"exit {EXIT_REGRESSION} when the verdict is fail, {EXIT_NOT_JUDGED} when it is "
                                   "inconclusive or incomplete")
@@ -86,9 +90,20 @@ def _analyze(args):
         raise InputError(f"{out_dir}: exists and is not a directory; choose another --out")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not args.force:
         raise InputError(f"{out_dir}: exists and is not empty; choose another --out or pass --force to overwrite")
-    report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level)
+    thresholds = _thresholds(args.thresholds)
+    progress = Progress.for_terminal(args.paths)
+    try:
+        report = analyze(args.paths, thresholds=thresholds, async_level=args.async_level, progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
+    try:
+        page = write_report_html(report, out_dir)
+    except RendererMissing as missing:
+        page = None
+        print(f"stallscope analyze: {missing}", file=sys.stderr)
     if args.json:
         dump_report(report, sys.stdout)
         print(f"stallscope analyze: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
@@ -98,6 +113,8 @@ def _analyze(args):
         if top is not None:
             print(top["summary"])
         print(f"report: {summary}")
+        if page is not None:
+            print(f"html: {page}")
     if args.fail_on is not None and report["severity"] in LEVELS[LEVELS.index(args.fail_on):]:
         return EXIT_SEVERITY
     return 0
@@ -112,6 +129,11 @@ def _compare(args):
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
         sys.stdout.write(compare_markdown(result, args.before, args.after))
+    try:
+        page = write_compare_html(result, before, after, (args.before, args.after), args.html)
+        print(f"html: {page}", file=sys.stderr if args.json else sys.stdout)
+    except RendererMissing as missing:
+        print(f"stallscope compare: {missing}", file=sys.stderr)
     if args.fail_on_regression and result["verdict"] != "pass":
         return EXIT_REGRESSION if result["verdict"] == "fail" else EXIT_NOT_JUDGED
     return 0

@@ -15,6 +15,10 @@ from .samples import SPILL_EVERY, Samples, spill
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                   "event_loop_unresponsive_s", "gc_cpu_pct")
 MEMORY_EVENTS = ("memory.pause", "memory.resume", "memory.unmanaged", "memory.restart")
+# What report.html draws: each SIM/AGG task (it ends at end_s, seconds() of its line) and each
+# memory message. Calibration runs log thousands of tasks, not millions: kept in memory.
+TASK_FIELDS = ("worker", "kind", "end_s", "duration_ms", "param_id", "target")
+MEMORY_EVENT_FIELDS = ("at_s", "kind", "host", "worker")
 
 
 def seconds(ts):
@@ -41,6 +45,8 @@ class DaskRecordBuilder:
         self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
         self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
         self.restarted = []
+        self.tasks = []  # TASK_FIELDS tuples
+        self.memory_events = []  # MEMORY_EVENT_FIELDS tuples
         self.event_loop = {}  # component -> {"warnings": count, "max_s": longest}
         self.first = self.last = None
         self.events = 0
@@ -58,6 +64,7 @@ class DaskRecordBuilder:
             worker["started"], worker["host"] = True, worker["host"] or host
         elif kind in MEMORY_EVENTS:
             self.memory[host][kind] += 1
+            self.memory_events.append((seconds(event["ts"]), kind, host, event.get("worker")))
             if kind == "memory.restart":
                 self.restarted.append(event["worker"])
         elif kind == "event_loop":
@@ -75,6 +82,7 @@ class DaskRecordBuilder:
         worker["sims" if kind == "sim" else "aggs"] += 1
         worker["busy_ms"] += duration
         end = seconds(event["ts"])
+        self.tasks.append((event["worker"], kind, end, duration, event["param_id"], event.get("target")))
         if end is not None:
             start = end - duration / 1000.0
             self.first = start if self.first is None else min(self.first, start)
@@ -101,6 +109,8 @@ class DaskRecordBuilder:
             "restarted": self.restarted,
             "event_loop": self.event_loop,
             "span": (self.first, self.last),
+            "tasks": self.tasks,
+            "memory_events": self.memory_events,
         }
 
 

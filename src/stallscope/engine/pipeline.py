@@ -1,5 +1,6 @@
 """analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
 
+import functools
 import gc
 import operator
 import os
@@ -15,7 +16,7 @@ from .gpu_run import GpuRecords
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
-from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
+from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
 from .thresholds import CRITERIA_KEY, merge_thresholds
 from .throughput import throughput
@@ -37,18 +38,19 @@ def gc_paused():
             gc.enable()
 
 
-def analyze(paths, thresholds=None, async_level=None):
+def analyze(paths, thresholds=None, async_level=None, progress=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
     `async_level`: the run's async_level, overriding run manifests. Raises InputError (unusable
     input or option) or NoRecognisedLines (nothing of a known log family in readable inputs).
+    `progress(path, size)`: called after each chunk of a file is read (size in bytes, decompressed).
     """
     with gc_paused():
-        return _analyze(paths, thresholds, async_level)
+        return _analyze(paths, thresholds, async_level, progress)
 
 
-def _analyze(paths, thresholds, async_level):
+def _analyze(paths, thresholds, async_level, progress):
     table = merge_thresholds(thresholds)
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         raise InputError(f"async_level: {async_level!r} is not a non-negative integer")
@@ -73,7 +75,8 @@ def _analyze(paths, thresholds, async_level):
         if gpu.sniff(entry["path"]):
             entry.update(gpu.scan(entry["path"], lambda sample, index=index: gpu_records.add(sample, index)))
         else:
-            entry.update(scan_file(entry["path"], _route(builder, dask_builder, gpu_records, index)))
+            on_chunk = None if progress is None else functools.partial(progress, entry["path"])
+            entry.update(scan_file(entry["path"], _route(builder, dask_builder, gpu_records, index), on_chunk=on_chunk))
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -233,9 +236,11 @@ _TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in
 
 class Timeline:
     """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
+    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store.
+    For report.html also the checkpoint waits and writes (CHECKPOINT_FIELDS, logging order) and the
+    Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
 
-    update_columns, batch_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS
+    update_columns, batch_columns, checkpoint_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS, CHECKPOINT_FIELDS
 
     def __init__(self, records):
         self.records = records
@@ -245,3 +250,12 @@ class Timeline:
 
     def batches(self):
         return map(_TIMELINE_BATCH, self.records["batches"].rows())
+
+    def checkpoints(self):
+        return iter(self.records["checkpoints"])
+
+    def dask_tasks(self):
+        return iter(self.records["dask"]["tasks"])
+
+    def dask_memory_events(self):
+        return iter(self.records["dask"]["memory_events"])

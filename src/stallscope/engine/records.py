@@ -62,8 +62,12 @@ BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions"
                 "inflight_done", "target_batch", "updates")
 
 
-# What the timeline shows of an update, at its client-side line (client.send, else client.done).
-TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
+# What the timeline shows of an update, at its client-side line (client.send, else client.done;
+# `sent` says which, so that a drawing knows whether t is the update's start or its end).
+TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete", "sent")
+# A checkpoint wait (orchestrator, wait.done) or write (trainer, write.done) on the timeline: it
+# ends at its line; kind is "wait" or "write", ms its wait_ms or write_ms.
+CHECKPOINT_FIELDS = ("file", "line", "ts", "t", "kind", "ms")
 
 
 class Stored:
@@ -83,6 +87,13 @@ class TimelineUpdates(Stored):
 
     def __iter__(self):
         return self.store.timeline_updates()
+
+
+class Checkpoints(Stored):
+    """The run's checkpoint waits and writes from the store, in logging order, as CHECKPOINT_FIELDS tuples."""
+
+    def __iter__(self):
+        return self.store.checkpoints()
 
 
 class Batches(Stored):
@@ -107,6 +118,7 @@ class RecordBuilder:
         self.file = None
         self.store = RunStore()
         self.batch_count = 0
+        self.checkpoint_count = 0
         self.samples = defaultdict(Samples)  # metric name -> samples
         self.staleness_excess = Samples()
         self.untraced = {"count": 0, "per_second": defaultdict(Counter)}  # host -> second -> count
@@ -138,8 +150,10 @@ class RecordBuilder:
             self._batch_done(event)
         elif kind == "write.done":
             self.samples["write_ms"].append(event["write_ms"])
+            self._checkpoint(event, "write", event["write_ms"])
         elif kind == "wait.done":
             self.samples["wait_ms"].append(event["wait_ms"])
+            self._checkpoint(event, "wait", event["wait_ms"])
         elif kind == "rollout":
             self._rollout(event)
 
@@ -163,6 +177,10 @@ class RecordBuilder:
         elif kind == "client.done":
             self._active.pop(trace, None)
             self.last_done_line[self.file] = event["line"]
+
+    def _checkpoint(self, event, kind, ms):
+        self.store.add_checkpoint((self.file, event["line"], event["ts"], event["t"], kind, ms))  # CHECKPOINT_FIELDS
+        self.checkpoint_count += 1
 
     def _batch_done(self, event):
         opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
@@ -197,6 +215,7 @@ class RecordBuilder:
             "timeline_updates": TimelineUpdates(self.store, digest.counts["client_side"]),
             "duplicate_trace_ids": duplicates,
             "batches": Batches(self.store, self.batch_count),
+            "checkpoints": Checkpoints(self.store, self.checkpoint_count),
             "samples": dict(self.samples),
             "staleness_excess": self.staleness_excess,
             "untraced": {"count": self.untraced["count"], "per_second": dict(self.untraced["per_second"])},
@@ -221,7 +240,7 @@ class RecordBuilder:
                 client = update.events["client.send"] or update.events["client.done"]
                 if client is not None:
                     rows.append((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
-                                 update.queue_ms, update.rpc_ms, update.complete))
+                                 update.queue_ms, update.rpc_ms, update.complete, client is update.events["client.send"]))
                 digest.add(update, _first_position(update))
             if len(rows) >= FLUSH_ROWS:
                 self.store.add_timeline_updates(rows)

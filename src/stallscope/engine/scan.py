@@ -44,8 +44,9 @@ def tag_pattern(families=FAMILIES):
 TAGS = tag_pattern()
 
 
-def scan_file(path, on_event, families=FAMILIES):
-    """Calls on_event(event) for each recognised line of `path`, in line order.
+def scan_file(path, on_event, families=FAMILIES, on_chunk=None):
+    """Calls on_event(event) for each recognised line of `path`, in line order, and on_chunk(size)
+    (when given) after each chunk read, with its size in bytes (decompressed).
 
     Each event is the family's dict plus `family` and `line` (1-based). Returns the file's counts:
     `{bytes, lines, recognised, malformed, overlong_lines, binary}`.
@@ -56,6 +57,8 @@ def scan_file(path, on_event, families=FAMILIES):
     first = True
     for chunk in read_chunks(path, CHUNK_BYTES):
         counts["bytes"] += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
         if first:
             counts["binary"] = b"\x00" in chunk[:8192]
             first = False

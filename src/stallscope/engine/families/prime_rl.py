@@ -72,7 +72,7 @@ def event(match):
                 "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
     if kind == "write.done":
         return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
-                "write_ms": number(values, "write_ms", required=True)}
+                "write_ms": number(values, "write_ms", required=True), "ts": match_timestamp(match)}
     if not any(key in values for key in ROLLOUT_KEYS):
         return None
     parsed = {"event": kind, "t": number(values, "t")}
