@@ -4,6 +4,7 @@ from .common import finding, judge, ms, tail_sentence
 from ..thresholds import classify
 
 ID = "checkpoint_stall"
+JUDGED_ON = "wait_ms.p95"
 
 
 def evaluate(ctx):

@@ -3,6 +3,7 @@
 from .common import finding, judge, ms, tail_sentence
 
 ID = "frontend_queue_saturation"
+JUDGED_ON = "queue_ms.p95"
 
 
 def evaluate(ctx):

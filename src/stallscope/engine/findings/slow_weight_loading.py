@@ -3,6 +3,7 @@
 from .common import finding, judge, ms, tail_sentence, worst
 
 ID = "slow_weight_loading"
+JUDGED_ON = "rpc_ms.p95"
 
 
 def evaluate(ctx):
