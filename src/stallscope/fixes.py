@@ -8,16 +8,15 @@ mistake is one line naming the profile and the key.
 
 import re
 
+from .engine.compare import REPORT_SECTIONS
 from .engine.errors import InputError
 from .engine.findings import FINDINGS
+from .engine.stats import STAT_KEYS as STATS
 
 FINDING_IDS = frozenset(module.ID for module in FINDINGS)
 FIX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 FIX_KEYS = {"name", "description", "vars"}
 DIRECTIONS = ("lower", "higher")
-# Where an objective's figure is in report.json: `<metric>.<stat>`, `throughput.<key>`, `dask.<key>`.
-OBJECTIVE_SECTIONS = ("throughput", "dask")
-STATS = ("count", "mean", "stddev", "min", "p50", "p90", "p95", "p99", "max")
 
 
 def profile_fixes(profile):
@@ -79,9 +78,9 @@ def _objective(objective, where):
         raise InputError(f"{at}.better: {objective['better']!r} is not lower or higher")
     metric = objective["metric"]
     section, _, key = str(metric).partition(".")
-    if not key or (section not in OBJECTIVE_SECTIONS and key not in STATS):
+    if not key or (section not in REPORT_SECTIONS and key.rpartition(".")[2] not in STATS):
         raise InputError(f"{at}.metric: {metric!r} is not <metric>.<stat> (e.g. queue_ms.p95), "
-                         "throughput.<key> or dask.<key>")
+                         "throughput.<key>, gpu.<key> or dask.<key>")
     return {"metric": metric, "better": objective["better"]}
 
 

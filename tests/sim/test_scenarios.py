@@ -1,4 +1,4 @@
-"""The seed's signatures, reproduced by real `stallscope-sim all` runs (started concurrently).
+"""The findings' signatures (docs/analysis.md), reproduced by real `stallscope-sim all` runs (started concurrently).
 
 The mechanism: with the shared client, update_weights waits for a connection of the pool the
 streams hold; the dedicated admin client has its own connection.
@@ -138,7 +138,7 @@ def test_slow_engine_is_slow_weight_loading(runs):
 def test_slow_checkpoint_write_stalls_the_orchestrator(runs):
     diagnosis = diagnose(finished(runs["checkpoint_stall"]).dir)
     assert diagnosis.primary == "checkpoint_stall"
-    # The seed's signature: the orchestrator waits, and the trainer's slow write is the cause.
+    # checkpoint_stall's signature: the orchestrator waits, and the trainer's slow write is the cause.
     assert diagnosis.findings == {"checkpoint_stall", "slow_checkpoint_write"}
     assert diagnosis.metrics["write_ms"]["min"] >= 2500  # the injected slow storage is inside write_ms
 
@@ -163,7 +163,7 @@ def test_weight_load_during_a_batch_is_generation_contention(runs):
     report = analyze([str(run.dir)])
     diagnosis = diagnose(run.dir)
     # The engine's 3 s load is the cause (slow_weight_loading, the reload's 3 s is critical); the
-    # batches it paused are the seed's spike during weight update.
+    # batches it paused are generation_contention's spike.
     assert diagnosis.primary == "slow_weight_loading"
     assert {"slow_weight_loading", "generation_contention"} <= diagnosis.findings
     during, between = diagnosis.metrics["gen_dur_ms.during_updates"], diagnosis.metrics["gen_dur_ms.between_updates"]

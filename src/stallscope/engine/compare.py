@@ -1,4 +1,4 @@
-"""Comparing two analyses (before / after a change) against seed 001's success criteria."""
+"""Comparing two analyses (before / after a change) against the success criteria of docs/analysis.md."""
 
 import json
 import os
@@ -13,7 +13,7 @@ COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms
 DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                  "event_loop_unresponsive_s")
 SHOWN = ("mean", "p50", "p95")
-# Seed 004 section 5D's A/B figures: (label, where in the report: report_value's path).
+# The A/B figures of docs/dask.md: (label, where in the report: report_value's path).
 DASK_FIGURES = (
     ("trials per minute", "dask.trials_per_min"),
     ("trials", "dask.trials"),
@@ -57,7 +57,7 @@ def compare(before, after, thresholds=None):
 
     `thresholds`: a thresholds override (plain data, as for analyze()) whose `success_criteria`
     and rows the criteria use. Two Dask calibration reports (both with a `dask` section) are
-    compared on seed 004's A/B figures (`dask`) and judged on trials per minute and the
+    compared on docs/dask.md's A/B figures (`dask`) and judged on trials per minute and the
     split-aggregation rate instead.
     """
     table = merge_thresholds(thresholds)
@@ -95,12 +95,16 @@ def compare(before, after, thresholds=None):
     return result
 
 
+# Report sections whose figures report_value reads by key.
+REPORT_SECTIONS = ("throughput", "dask", "gpu")
+
+
 def report_value(report, path):
-    """A figure of a report by path, or None: `throughput.<key>` (run-level throughput),
+    """A figure of a report by path, or None: `throughput.<key>` (run-level throughput), `gpu.<key>`,
     `dask.<key>` (`dask.perf_report.transfer_share` as %) or `<metric>.<stat>` (a metric's statistic)."""
     section, _, key = path.partition(".")
-    if section == "throughput":
-        return (report.get("throughput") or {}).get(key)
+    if section in ("throughput", "gpu"):
+        return (report.get(section) or {}).get(key)
     if section == "dask":
         dask = report.get("dask") or {}
         if key == "perf_report.transfer_share":
@@ -292,7 +296,7 @@ def compare_markdown(result, before_name, after_name):
         out += ["", "## Metrics", ""]
     if "dask" in result:
         out += [
-            "## A/B (seed 004 section 5D)",
+            "## A/B (docs/dask.md)",
             "",
             f"| figure | {before_name} | {after_name} | change |",
             "| --- | ---: | ---: | ---: |",

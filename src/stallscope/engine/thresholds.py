@@ -1,7 +1,7 @@
 """The default threshold table: plain data, overridable key by key.
 
-A sample value is `warning` when >= warning and `critical` when > critical (seed 002: "good <100ms,
-warning 100-1000ms, critical >1000ms"). Findings judge the p95 of a metric against its row.
+A sample value is `warning` when >= warning and `critical` when > critical (docs/analysis.md:
+good < 100 ms, warning 100-1000 ms, critical > 1000 ms for queue_ms). Findings judge the p95 of a metric against its row.
 """
 
 import math
@@ -9,21 +9,21 @@ import math
 from .errors import InputError
 
 DEFAULT_THRESHOLDS = {
-    # Seed 001 "Key Metrics Reference" and seed 002 "Expected Ranges (7B Model, 2x A100)".
+    # Expected ranges of a 7B model on 2x A100 (docs/analysis.md, Findings).
     "queue_ms": {"warning": 100.0, "critical": 1000.0},
-    # rpc_ms per op (seed 002); `rpc_ms` is the row for updates whose op is unknown (seed 001).
+    # rpc_ms per op; `rpc_ms` is the row for updates whose op is unknown.
     "rpc_ms": {"warning": 2000.0, "critical": 5000.0},
     "rpc_ms.update_weights": {"warning": 2000.0, "critical": 5000.0},
     "rpc_ms.reload_weights": {"warning": 500.0, "critical": 2000.0},
     "write_ms": {"warning": 1000.0, "critical": 5000.0},
     "wait_ms": {"warning": 500.0, "critical": 2000.0},
-    # Seed 002 `dur_ms (batch)`: good 1000-5000ms, warning 5000-10000ms, critical >10000ms.
+    # Batch `dur_ms`: good 1000-5000ms, warning 5000-10000ms, critical >10000ms.
     "gen_dur_ms": {"warning": 5000.0, "critical": 10000.0},
     "trunc_pct": {"warning": 10.0, "critical": 30.0},
-    # Seed 002 `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
+    # `staleness`: good <= async_level, warning > async_level, critical > async_level+2;
     # judged on staleness - async_level.
     "staleness_over_async_level": {"warning": 1.0, "critical": 2.0},
-    # Dask calibration (seed 004 and its upstream analyze_perf_logs.py; docs/dask.md). The seed's
+    # Dask calibration (docs/dask.md). The workload's own analysis
     # script warns above a 30% split-aggregation rate; critical (60%) is ours: most multi-target
     # trials then move their replicates to two workers.
     "split_agg_pct": {"warning": 30.0, "critical": 60.0},
@@ -39,11 +39,13 @@ DEFAULT_THRESHOLDS = {
     "gc_cpu_pct": {"warning": 10.0, "critical": 25.0},
     # Busiest worker's busy time (sum of task durations) / the mean over workers; ours.
     "worker_busy_imbalance": {"warning": 1.5, "critical": 2.0},
+    # Share of the run's GPU samples (all GPUs) that are idle (docs/analysis.md, gpu_underutilised);
+    # ours: idle most of the run is a warning, four fifths of it critical.
+    "gpu_idle_share_pct": {"warning": 50.0, "critical": 80.0},
 }
 
-# Seed 001 "Success Criteria", used by `stallscope compare`; overridable as the `success_criteria`
-# entry of a thresholds file. Run-level throughput (docs/analysis.md) is measured at analysis over
-# the steps after the warm-up.
+# The success criteria of `stallscope compare` (docs/analysis.md, "Run-level generation throughput"
+# for how throughput is measured); overridable as the `success_criteria` entry of a thresholds file.
 SUCCESS_CRITERIA = {
     "queue_ms_p95_below": 300.0,
     # "No regression in generation throughput": run-level completions/s (and tokens/s when the lines
@@ -57,7 +59,7 @@ SUCCESS_CRITERIA = {
     # A fix's verdict (docs/analysis.md): the figure its finding is judged on must move by at least
     # this fraction to count as improved or worse; less is run-to-run noise.
     "fix_metric_change": 0.10,
-    # Dask calibration A/B (docs/dask.md, ours: seed 004 gives tables, not criteria): trials per
+    # Dask calibration A/B (docs/dask.md, ours): trials per
     # minute not worse than before by more than this, and the split-aggregation rate after below
     # split_agg_pct's warning threshold.
     "trials_per_min_tolerance": 0.05,
@@ -66,6 +68,15 @@ SUCCESS_CRITERIA = {
 _CRITERION_KINDS = {"queue_ms_p95_below": "positive", "gen_throughput_tolerance": "fraction", "warmup_steps": 0,
                     "min_steps": 1, "trials_per_min_tolerance": "fraction", "fix_metric_change": "fraction"}
 CRITERIA_KEY = "success_criteria"
+
+# Settings of how the findings judge (a whole number each, not a warning/critical row).
+DEFAULT_SETTINGS = {
+    # The first weight updates of each orchestrator log are reported but not judged: the first is a
+    # cold load (prime-rl's start-up reload_weights). 0 judges every update.
+    "warmup_updates": 1,
+    # A GPU sample below this utilisation (%) is idle.
+    "gpu_idle_util_pct": 10,
+}
 
 LEVELS = ("warning", "critical")
 
@@ -78,6 +89,7 @@ def merge_thresholds(override=None):
     """
     table = {metric: dict(row) for metric, row in DEFAULT_THRESHOLDS.items()}
     table[CRITERIA_KEY] = dict(SUCCESS_CRITERIA)
+    table.update(DEFAULT_SETTINGS)
     if override is None:
         return table
     if not isinstance(override, dict):
@@ -85,6 +97,11 @@ def merge_thresholds(override=None):
     for metric, row in override.items():
         if metric == CRITERIA_KEY:
             table[CRITERIA_KEY].update(_criteria(row))
+            continue
+        if metric in DEFAULT_SETTINGS:
+            if isinstance(row, bool) or not isinstance(row, int) or row < 0:
+                raise InputError(f"{metric}: expected a whole number >= 0, got {row!r}")
+            table[metric] = row
             continue
         if metric not in table:
             raise InputError(f"{metric}: unknown metric (known: {', '.join(sorted(table))})")

@@ -10,8 +10,8 @@
   client (it queues behind the streams) or a dedicated admin client (max_connections=1, no
   keep-alive: prime-rl's fix), logging `client.send` / `client.done` with queue_ms = wall - rpc.
   `weight_update` says when: before the step collects its batch, or while it does (the step ends
-  when both are done), so that the engine's weight load pauses the batch's generation: seed 002's
-  "spike during weight update".
+  when both are done), so that the engine's weight load pauses the batch's generation: the
+  spike during a weight update that generation_contention finds (docs/analysis.md).
 """
 
 import asyncio
