@@ -1,4 +1,4 @@
-"""`stallscope analyze PATH...` and `stallscope compare BEFORE AFTER`.
+"""`stallscope analyze PATH...` and `stallscope compare BEFORE AFTER [MORE...]`.
 
 Exit status (docs/analysis.md): 0 report written (whatever the diagnosis, unless a gate option
 says otherwise); 2 usage error or unreadable input; 3 inputs readable but no recognised line;
@@ -15,10 +15,11 @@ import time
 
 from . import __version__
 from .engine import analyze, write_outputs
-from .engine.compare import compare, compare_markdown, load_report
+from .engine.compare import compare, compare_markdown, compare_runs, compare_runs_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import LEVELS, merge_thresholds
+from .fixes import profile_fixes
 from .progress import Progress
 from .report_html import RendererMissing, write_compare_html, write_report_html
 
@@ -60,10 +61,14 @@ def _parser():
                                   "the report is written either way")
     analyze_cmd.set_defaults(handler=_analyze)
 
-    compare_cmd = commands.add_parser("compare", parents=[common], help="compare two analyses (before/after)",
-                                      description="Compare BEFORE and AFTER: analysis dirs, report.json files or log dirs.")
+    compare_cmd = commands.add_parser("compare", parents=[common], help="compare analyses (before/after, or N runs)",
+                                      description="Compare BEFORE and AFTER (analysis dirs, report.json files or log dirs); "
+                                                  "with more runs, one row per run, each judged against BEFORE.")
     compare_cmd.add_argument("before", metavar="BEFORE")
     compare_cmd.add_argument("after", metavar="AFTER")
+    compare_cmd.add_argument("more", metavar="MORE", nargs="*", help="further runs: an N-way table")
+    compare_cmd.add_argument("--objective", type=_objective, metavar="FIGURE:higher|lower",
+                             help="mark the best run by a report figure, e.g. throughput.completions_per_s:higher")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
     compare_cmd.add_argument("--html", metavar="FILE", default="compare.html",
                              help="where to write the comparison page (default ./compare.html; replaced if there)")
@@ -122,21 +127,39 @@ def _analyze(args):
 
 def _compare(args):
     thresholds = _thresholds(args.thresholds)
-    before = load_report(args.before, thresholds, args.async_level)
-    after = load_report(args.after, thresholds, args.async_level)
-    result = compare(before, after, thresholds)
+    paths = [args.before, args.after, *args.more]
+    reports = [load_report(path, thresholds, args.async_level) for path in paths]
+    if len(reports) == 2 and args.objective is None:
+        result = compare(*reports, thresholds)
+        verdicts = {result["verdict"]}
+        text = compare_markdown(result, args.before, args.after)
+    else:
+        result = compare_runs([{"name": path, "report": report} for path, report in zip(paths, reports)],
+                              args.objective, thresholds)
+        verdicts = {row["verdict"] for row in result["rows"][1:]}
+        text = compare_runs_markdown(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
-        sys.stdout.write(compare_markdown(result, args.before, args.after))
-    try:
-        page = write_compare_html(result, before, after, (args.before, args.after), args.html)
-        print(f"html: {page}", file=sys.stderr if args.json else sys.stdout)
-    except RendererMissing as missing:
-        print(f"stallscope compare: {missing}", file=sys.stderr)
-    if args.fail_on_regression and result["verdict"] != "pass":
-        return EXIT_REGRESSION if result["verdict"] == "fail" else EXIT_NOT_JUDGED
+        sys.stdout.write(text)
+    if len(reports) == 2 and args.objective is None:
+        try:
+            page = write_compare_html(result, *reports, (args.before, args.after), args.html)
+            print(f"html: {page}", file=sys.stderr if args.json else sys.stdout)
+        except RendererMissing as missing:
+            print(f"stallscope compare: {missing}", file=sys.stderr)
+    if args.fail_on_regression and verdicts != {"pass"}:
+        return EXIT_REGRESSION if "fail" in verdicts else EXIT_NOT_JUDGED
     return 0
+
+
+def _objective(text):
+    """`FIGURE:higher|lower` as {metric, better}, checked as a profile's objective is."""
+    metric, _, better = text.rpartition(":")
+    try:
+        return profile_fixes({"name": "--objective", "objective": {"metric": metric, "better": better}})["objective"]
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("profile --objective: objective", "--objective")) from None
 
 
 def _thresholds(path):

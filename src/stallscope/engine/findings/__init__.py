@@ -1,5 +1,7 @@
 """The registry of findings, in tie-break order (docs/analysis.md, Findings). A new finding is one module
-appended here: ID, and evaluate(ctx) -> finding dict | None.
+appended here: ID, JUDGED_ON (the report figure a fix of it is judged on, as a compare.report_value
+path, lower being better; None when its severity is all there is) and evaluate(ctx) -> finding dict
+| None.
 
 ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
 (`{value, source}`), `inputs` (report inputs, by file index), `correlation`, `profiles` (names of
