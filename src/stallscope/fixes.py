@@ -103,3 +103,13 @@ def choose_fix(profile, diagnosis, name=None):
     if not candidates:
         return None, f"profile {profile.get('name')} has no known fix for {diagnosis}"
     return dict(candidates[0], finding=diagnosis), None
+
+
+RUN_ID_MAX = 53  # the run-id rule (test_plugins/run_id)
+
+
+def variant_run_id(baseline_run_id, fix_name):
+    """The run id of the variant that applies a fix to a baseline: `<baseline>-fix-<name>`, the
+    baseline's part shortened to keep the id within the run-id rule's length."""
+    suffix = f"-fix-{fix_name}"
+    return baseline_run_id[:RUN_ID_MAX - len(suffix)] + suffix

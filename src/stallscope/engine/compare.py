@@ -148,7 +148,7 @@ def _change(old, new):
 def _queue_criterion(after, criteria):
     limit = criteria["queue_ms_p95_below"]
     p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
-    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95}
+    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95, "figure": "queue_ms.p95"}
     if p95 is None:
         return dict(criterion, result="not measured")
     return dict(criterion, result="pass" if p95 < limit else "fail")

@@ -34,6 +34,8 @@ def fix_verdict(before, after, finding, thresholds=None, failure=None):
     # A criterion with a before value compares the runs (throughput not worse): failing it is worse.
     # One with only an after value is a target (queue_ms p95 < 300 ms): failing it is not fixed.
     regressed = [c for c in failed if "before" in c]
+    # A success criterion that sets the target for the finding's figure (queue_ms p95 < 300 ms).
+    target = next((c for c in comparison["criteria"] if metric and c.get("figure") == metric), None)
     for criterion in comparison["criteria"]:
         if criterion["name"].startswith(THROUGHPUT) or criterion["result"] == "fail":
             decided_by.append({"figure": criterion["name"], "before": criterion.get("before"), "after": criterion.get("after"),
@@ -51,6 +53,9 @@ def fix_verdict(before, after, finding, thresholds=None, failure=None):
         verdict, reason = "worse", f"{metric} rose by {moved:.0%}"
     elif rank_after < SEVERITY_RANK["warning"] <= rank_before and not failed:
         verdict, reason = "fixed", f"{finding} is gone (was {severity['before']}) and no success criterion fails"
+    elif target is not None and rank_after < rank_before and not failed:
+        verdict, reason = "fixed", (f"{target['name']} passes ({figure_text(target['after'])}) and no success "
+                                    f"criterion fails; {finding} went from {severity['before']} to {severity['after']}")
     elif rank_after < SEVERITY_RANK["warning"] <= rank_before:
         verdict, reason = "improved", (f"{finding} is gone (was {severity['before']}) but "
                                        + "; ".join(f"{c['name']} fails" for c in failed))
