@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import SRC, bench_log, bench_parser, machine  # noqa: E402  (bench/run.py, beside this file)
 
 PHASES = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 from stallscope.engine import analyze, write_outputs
 log, out = sys.argv[1:3]
 times = {}
@@ -29,11 +29,13 @@ times["analyze"] = time.perf_counter() - start
 start = time.perf_counter()
 write_outputs(report, out)
 times["files"] = time.perf_counter() - start
+times["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
 from stallscope.report_html import write_report_html
 page = write_report_html(report, out)
 times["html"] = time.perf_counter() - start
 times["html_bytes"] = os.path.getsize(page)
+times["html_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(times))
 """
 
@@ -65,6 +67,8 @@ def main(argv=None):
         print(f"| {label} | {median[key]:.2f} | {[round(run[key], 2) for run in runs]} |")
     print(f"\nreport.html: {max(run['html_bytes'] for run in runs) / 1e6:.2f} MB; rendering adds "
           f"{median['html'] / rest:.0%} to the rest of `stallscope analyze` ({median['html']:.2f} s on {rest:.2f} s).")
+    print(f"Peak RSS: {max(run['rss_mb'] for run in runs):.0f} MB before report.html, "
+          f"{max(run['html_rss_mb'] for run in runs):.0f} MB after it.")
     return 0
 
 

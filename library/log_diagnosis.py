@@ -13,8 +13,8 @@ description:
   - Runs the stallscope analysis engine over log files and directories on the host the module runs on
     and returns the diagnosis, its severity, the findings and the metrics.
   - On the controller after a collect it also writes the report files (SUMMARY.md, report.json, the
-    statistics and timeline files, and report.html when Bokeh, the C(report) extra, is installed) with
-    O(out_dir).
+    statistics and timeline files, and report.html when Bokeh, the C(report) extra, is installed)
+    with O(out_dir).
   - On a remote host (for a live status) it reads the logs where they are; nothing is transferred. The
     engine is shipped with the module as module_utils, so the host needs only Python.
   - Which file is the orchestrator's, the inference server's or the trainer's is recognised from the

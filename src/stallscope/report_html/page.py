@@ -101,7 +101,7 @@ def _prime_rl_sections(report, models, sections):
     if clock_note:
         notes.insert(0, clock_note)
     before = ('<p class="note">Scroll to zoom, drag to pan; hover a bar for its trace id, times and log line. Batches that '
-              "overlapped a weight update are red (what <code>generation_contention</code> counts); a red cross is an update "
+              "overlapped a weight update are red (what <code>generation_contention</code> counts); a black cross is an update "
               "sent and never done.</p>" + "".join(f'<p class="note">{escape(note)}</p>' for note in notes))
     if timeline is not None:
         models += [overview, timeline]
