@@ -14,6 +14,10 @@ declare -A wanted=(
   [ssh]=openssh-client
   [tar]=tar
   [sudo]=sudo
+  # The Ray batch-inference profile: the gateway's job queue and the monitoring of docs/ray.md
+  # (promtool comes with prometheus and checks the alert rules).
+  [redis-server]=redis-server
+  [prometheus]=prometheus
 )
 
 missing=()
