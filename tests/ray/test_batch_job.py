@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from .cluster import RayHead, environment, run_job  # noqa: E402
+from .cluster import environment, run_job  # noqa: E402
 from .test_engine import PREEMPTED, STATS  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -24,14 +24,6 @@ AT_RISK = re.compile(PREFIX + r"SLA AT RISK! ETA (?P<eta>\d+\.\d{3})h > Remainin
 # Ray's prefix on a forwarded worker line: `(MapWorker(MapBatches(EngineUDF)) pid=123, ip=10.0.0.1) `, without
 # the ip for a worker on the driver's node.
 WORKER_LINE = re.compile(r"^\(MapWorker\(MapBatches\(EngineUDF\)\) pid=(?P<pid>\d+)(?:, ip=[\d.]+)?\) (?P<line>.*)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def head(tmp_path_factory):
-    started = RayHead(tmp_path_factory.mktemp("ray") / "run").start()
-    yield started
-    started.stop()
-    assert not started.leftover_processes()
 
 
 @pytest.fixture(scope="module")

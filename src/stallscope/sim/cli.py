@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
             run_all.add_argument(option.flag, **option.kwargs)
     calibration_cli.add_parser(commands, (positive_int, non_negative_float, positive_float))
     batch_cli.add_parsers(commands, (positive_int, non_negative_float, positive_float))
+    batch_cli.add_gateway_parser(commands, positive_float, non_negative_int)
     return parser
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import SimError
 from .config import EngineConfig
 
-COMMANDS = ("prompts", "batch-job")
+COMMANDS = ("prompts", "batch-job", "gateway")
 ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
@@ -106,6 +106,32 @@ def add_parsers(commands, number_types) -> None:
                         help="seconds between the engine's stats lines, vLLM's VLLM_LOG_STATS_INTERVAL (default %(default)s)")
 
 
+def _redis_url(text: str) -> str:
+    if not re.match(r"^(rediss?://[^\s/]+(/\d+)?|unix:///\S+)$", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a redis://HOST:PORT/DB or unix:///PATH URL")
+    return text
+
+
+def add_gateway_parser(commands, positive_float, non_negative_int) -> None:
+    gateway = commands.add_parser(
+        "gateway", help="the batch service's HTTP gateway: a Redis job queue that runs batch-job (needs the "
+                        "sim and ray extras)")
+    gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    gateway.add_argument("--port", type=non_negative_int, default=8000,
+                         help="port (default %(default)s; 0: any free port, logged)")
+    gateway.add_argument("--redis-url", type=_redis_url, default="redis://127.0.0.1:6379/0",
+                         help="the job queue (default %(default)s)")
+    gateway.add_argument("--ray-address", type=_address, required=True, help="the Ray cluster's GCS, HOST:PORT")
+    gateway.add_argument("--datasets-dir", type=Path, required=True,
+                         help="DATASET.jsonl / DATASET.parquet; a missing dataset is generated there")
+    gateway.add_argument("--output-dir", type=Path, required=True, help="each job's results go to OUTPUT_DIR/<job id>/")
+    gateway.add_argument("--logs-dir", type=Path, required=True, help="each job's log: LOGS_DIR/<job id>.log")
+    gateway.add_argument("--progress-interval-s", type=positive_float, default=10.0,
+                         help="the jobs' progress interval (default %(default)s)")
+    gateway.add_argument("--job-args", default="",
+                         help="more batch-job flags for every job, one shell-quoted string (batch size, knobs)")
+
+
 def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
     if ns.command == "prompts":
         if ns.words_min > ns.words_max:
@@ -114,6 +140,8 @@ def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
         count = write_prompts(ns.out, ns.num_samples, ns.words_min, ns.words_max, ns.seed)
         print(f"wrote {count} prompts to {ns.out}")
         return 0
+    if ns.command == "gateway":
+        return run_gateway(parser, ns)
     if ns.output_len_min > ns.output_len_max:
         parser.error(f"--output-len-min {ns.output_len_min} is above --output-len-max {ns.output_len_max}")
     # Every engine line in the driver's log, without colour codes: Ray deduplicates repeated worker
@@ -138,3 +166,25 @@ def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
         progress_interval_s=ns.progress_interval_s, expect_node_ips=ns.expect_node_ips,
         wait_nodes_s=ns.wait_nodes_s)
     return run_job(config)
+
+
+def run_gateway(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
+    import shlex
+
+    try:
+        job_args = tuple(shlex.split(ns.job_args))
+        import redis  # noqa: F401 - checked here for a clear message
+        import starlette  # noqa: F401
+    except ValueError as error:
+        parser.error(f"--job-args {ns.job_args!r}: {error}")
+    except ImportError as error:
+        raise SimError(f"gateway needs the sim and ray extras ({error}): install stallscope[sim,ray]",
+                       exit_code=2) from None
+    from ..logs import setup_logging
+    from .gateway import GatewayConfig, serve
+
+    setup_logging()
+    return serve(ns.host, ns.port, GatewayConfig(
+        ray_address=ns.ray_address, redis_url=ns.redis_url, datasets_dir=ns.datasets_dir.resolve(),
+        output_dir=ns.output_dir.resolve(), logs_dir=ns.logs_dir.resolve(), job_args=job_args,
+        progress_interval_s=ns.progress_interval_s))

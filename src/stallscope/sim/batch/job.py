@@ -153,6 +153,7 @@ class Progress:
     def log_line(self) -> None:
         with self._lock:
             done, failed, tokens = self.completed, self.failed, self.tokens
+            latencies = list(self.latencies)
         elapsed = max(time.time() - self.start, 1e-9)
         finished = done + failed
         # The seed's ETA: what is left at the rate so far; unknown until a request has finished.
@@ -161,6 +162,9 @@ class Progress:
                  "ETA: %s | Failed: %d", 100.0 * finished / self.total if self.total else 100.0, done,
                  self.total, done / elapsed, tokens / elapsed, "n/a" if eta_h is None else f"{eta_h:.3f}h",
                  failed)
+        if latencies:
+            log.info("Latency: p50 %.3f s | p95 %.3f s | p99 %.3f s", percentile(latencies, 50),
+                     percentile(latencies, 95), percentile(latencies, 99))
         remaining_h = (self.sla_s - elapsed) / 3600
         if finished >= self.total:
             return
@@ -265,9 +269,8 @@ def run_job(config: JobConfig) -> int:
         results.with_suffix(".parquet.tmp").replace(results)
     progress.log_line()
     elapsed = time.time() - progress.start
-    log.info("job done: %d completed, %d failed of %d in %.1f s: %.2f req/s, %.0f tokens/s, latency p50 %.3f s "
-             "p95 %.3f s p99 %.3f s; results in %s", progress.completed, progress.failed, total, elapsed,
-             progress.completed / elapsed, progress.tokens / elapsed, percentile(progress.latencies, 50),
-             percentile(progress.latencies, 95), percentile(progress.latencies, 99), results)
+    log.info("job done: %d completed, %d failed of %d in %.1f s: %.2f req/s, %.0f tokens/s; results in %s",
+             progress.completed, progress.failed, total, elapsed, progress.completed / elapsed,
+             progress.tokens / elapsed, results if writer is not None else "none (no rows)")
     print(pipeline.stats(), flush=True)
     return 0 if progress.completed else 1
