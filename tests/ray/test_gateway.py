@@ -17,6 +17,7 @@ pytest.importorskip("redis")
 pytest.importorskip("ray")
 
 from .cluster import environment  # noqa: E402
+from .test_alert_rules import exported_names, rule_metric_names  # noqa: E402
 
 pytestmark = pytest.mark.slow
 LISTENING = re.compile(r"gateway listening on http://127\.0\.0\.1:(\d+)")
@@ -77,14 +78,17 @@ def test_a_submitted_job_is_queued_in_redis_run_on_ray_and_reported(gateway):
     proc, base, tmp_path, log_path = gateway
     assert call(f"{base}/health") == (200, {"status": "ok", "redis": "ok", "ray_address": ANY_ADDRESS})
     assert call(f"{base}/start", "POST", {"dataset": "../etc", "num_samples": 10})[0] == 400
-    status, queued = call(f"{base}/start", "POST", {"dataset": "prompts", "num_samples": 120, "sla_hours": 24})
+    status, queued = call(f"{base}/start", "POST", {"dataset": "prompts", "num_samples": 400, "sla_hours": 24})
     assert status == 202 and queued["status"] == "queued" and queued["queue_position"] == 1
     job_id = queued["job_id"]
     wait_for(lambda: call(f"{base}/queue")[1]["running"] == job_id, "the job running", 60)
+    # While it runs, the live /metrics carries every series the alert rules read.
+    wanted = rule_metric_names()
+    wait_for(lambda: wanted <= exported_names(call(f"{base}/metrics")[1]), f"all of {sorted(wanted)} exported", 120)
     done = wait_for(lambda: (j := call(f"{base}/jobs/{job_id}")[1])["status"] in ("completed", "failed") and j,
                     "the job's end", 240)
     assert done["status"] == "completed" and done["exit_code"] == 0, (tmp_path / "logs" / f"{job_id}.log").read_text()[-3000:]
-    assert (done["completed"], done["total"], done["failed"], done["progress_pct"]) == (120, 120, 0, 100.0)
+    assert (done["completed"], done["total"], done["failed"], done["progress_pct"]) == (400, 400, 0, 100.0)
     assert done["throughput_rps"] > 0 and done["tokens_per_s"] > 0 and done["latency_p95_s"] > 0
     assert done["sla_status"] == "met" and 0 < done["sla_remaining_hours"] < 24
     assert (tmp_path / "output" / job_id / "results.parquet").exists()

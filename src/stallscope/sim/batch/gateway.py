@@ -47,6 +47,9 @@ PROGRESS = re.compile(r"Progress: (?P<pct>[\d.]+)% \| Completed: (?P<completed>\
                       r"Throughput: (?P<rps>[\d.]+) req/s \| Tokens/sec: (?P<tps>[\d.]+) \| "
                       r"ETA: (?:(?P<eta>[\d.]+)h|n/a) \| Failed: (?P<failed>\d+)")
 LATENCY = re.compile(r"Latency: p50 (?P<p50>[\d.]+) s \| p95 (?P<p95>[\d.]+) s \| p99 (?P<p99>[\d.]+) s")
+# The engines' lines, forwarded by Ray into the driver's log (engine.py, in vLLM's words).
+KV_USAGE = re.compile(r"Engine \d{3}: .*GPU KV cache usage: (?P<usage>[\d.]+)%")
+PREEMPTED = "is preempted by PreemptionMode."
 SLA_LINES = (("SLA VIOLATED", "violated"), ("SLA AT RISK!", "at_risk"), ("SLA APPROACHING", "approaching"))
 
 
@@ -150,7 +153,7 @@ class Gateway:
 
     async def follow(self, job_id: str, log_path: Path, proc) -> None:
         """Keep the driver's latest progress, latency and SLA lines in the job's record."""
-        offset = 0
+        offset = preemptions = 0
         while True:
             done = proc.returncode is not None
             with open(log_path, "rb") as f:
@@ -159,6 +162,9 @@ class Gateway:
             complete = chunk[:chunk.rfind(b"\n") + 1]
             offset += len(complete)
             fields = parse_driver_lines(complete.decode(errors="replace"))
+            if fields.get("preemptions"):
+                preemptions += fields["preemptions"]
+                fields["preemptions"] = preemptions
             if fields:
                 await self.update(job_id, **fields)
             if done:
@@ -175,8 +181,16 @@ class Gateway:
 
 
 def parse_driver_lines(text: str) -> dict:
+    """The latest figures in these lines; `kv_cache_usage_pct` is the fullest engine's cache in them and
+    `preemptions` the count of preemption lines (the caller adds them up)."""
     fields: dict = {}
     for line in text.splitlines():
+        if match := KV_USAGE.search(line):
+            fields["kv_cache_usage_pct"] = max(fields.get("kv_cache_usage_pct", 0.0), float(match["usage"]))
+            continue
+        if PREEMPTED in line:
+            fields["preemptions"] = fields.get("preemptions", 0) + 1
+            continue
         if match := PROGRESS.search(line):
             fields.update(progress_pct=float(match["pct"]), completed=int(match["completed"]),
                           total=int(match["total"]), failed=int(match["failed"]),
@@ -237,6 +251,10 @@ def metrics_text(jobs: list[dict], queue_depth: int) -> str:
         ("job_error_ratio", "Failed requests / finished requests.",
          lambda j: j["failed"] / max(1, j["failed"] + j["completed"]) if "failed" in j else None),
         ("job_eta_hours", "Time left at the rate so far.", lambda j: j.get("eta_hours")),
+        ("job_kv_cache_usage_ratio", "KV-cache usage of the fullest engine in its latest stats line.",
+         lambda j: j["kv_cache_usage_pct"] / 100 if "kv_cache_usage_pct" in j else None),
+        ("job_preemptions", "Requests the engines preempted for want of KV cache so far.",
+         lambda j: j.get("preemptions", 0)),
         ("job_sla_remaining_hours", "SLA time left.", lambda j: j["sla_remaining_hours"]),
         ("job_sla_at_risk", "1 when the ETA exceeds the SLA time left or the SLA is violated.",
          lambda j: float(j["sla_status"] in ("at_risk", "violated"))),
