@@ -95,16 +95,20 @@ class RayHead:
 
     def leftover_processes(self) -> list[str]:
         """Ray processes still running with this cluster's temp dir on their command line."""
-        marker = str(self.run_dir / "ray")
-        found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in text:
-                found.append(text[:200])
-        return found
+        return processes_mentioning(str(self.run_dir / "ray"))
+
+
+def processes_mentioning(*markers: str) -> list[str]:
+    """The command lines (shortened) of running processes that contain one of `markers`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(marker in text for marker in markers):
+            found.append(text[:200])
+    return found
 
 
 def run_job(head: RayHead, name: str, *args, timeout: float = 300) -> tuple[subprocess.CompletedProcess, str]:

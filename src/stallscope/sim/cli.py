@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibration_cli.add_parser(commands, (positive_int, non_negative_float, positive_float))
     batch_cli.add_parsers(commands, (positive_int, non_negative_float, positive_float))
     batch_cli.add_gateway_parser(commands, positive_float, non_negative_int)
+    batch_cli.add_submit_parser(commands, positive_int, positive_float)
     return parser
 
 

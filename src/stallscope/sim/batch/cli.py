@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import re
@@ -15,7 +14,7 @@ from pathlib import Path
 from ..errors import SimError
 from .config import EngineConfig
 
-COMMANDS = ("prompts", "batch-job", "gateway")
+COMMANDS = ("prompts", "batch-job", "gateway", "submit")
 ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
@@ -23,13 +22,6 @@ def _address(text: str) -> str:
     if not ADDRESS.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a Ray address HOST:PORT")
     return text
-
-
-def _node_ips(text: str) -> tuple:
-    try:
-        return tuple(str(ipaddress.ip_address(part)) for part in text.split(",") if part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give IP addresses separated by commas") from None
 
 
 def _fraction(text: str) -> float:
@@ -78,8 +70,10 @@ def add_parsers(commands, number_types) -> None:
                      help="epoch seconds the SLA clock started (the gateway's submission; default: now)")
     job.add_argument("--progress-interval-s", type=positive_float, default=10.0,
                      help="seconds between progress lines (default %(default)s)")
-    job.add_argument("--expect-node-ips", type=_node_ips, default=(),
-                     help="comma-separated node addresses to wait for before starting")
+    job.add_argument("--expect-nodes", type=positive_int, default=1,
+                     help="wait until this many Ray nodes are alive before starting (default %(default)s)")
+    job.add_argument("--expected-hosts", default="",
+                     help="the hosts those nodes run on, named when some are missing")
     job.add_argument("--wait-nodes-s", type=positive_float, default=120.0,
                      help="how long to wait for them (default %(default)s)")
     engine = job.add_argument_group("engine", "the miniature vLLM engine of each actor (vLLM's names)")
@@ -132,6 +126,25 @@ def add_gateway_parser(commands, positive_float, non_negative_int) -> None:
                          help="more batch-job flags for every job, one shell-quoted string (batch size, knobs)")
 
 
+def _http_url(text: str) -> str:
+    if not re.match(r"^https?://[^\s/]+$", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http://HOST:PORT URL")
+    return text
+
+
+def add_submit_parser(commands, positive_int, positive_float) -> None:
+    sub = commands.add_parser("submit", help="submit one job to the gateway and follow it to its end")
+    sub.add_argument("--gateway", type=_http_url, required=True, help="the gateway, http://HOST:PORT")
+    sub.add_argument("--dataset", default="prompts", help="dataset name (default %(default)s)")
+    sub.add_argument("--num-samples", type=positive_int, default=1000, help="prompts (default %(default)s)")
+    sub.add_argument("--sla-hours", type=positive_float, default=24.0, help="the job's SLA (default %(default)s)")
+    sub.add_argument("--poll-s", type=positive_float, default=2.0, help="seconds between GET /jobs/{id} (default %(default)s)")
+    sub.add_argument("--timeout-s", type=positive_float, default=86400.0,
+                     help="fail if the job has not ended by then (default %(default)s)")
+    sub.add_argument("--shutdown-after", action="store_true",
+                     help="then POST /shutdown-graceful (the gateway exits once nothing runs)")
+
+
 def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
     if ns.command == "prompts":
         if ns.words_min > ns.words_max:
@@ -142,6 +155,13 @@ def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
         return 0
     if ns.command == "gateway":
         return run_gateway(parser, ns)
+    if ns.command == "submit":
+        from .submit import submit
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stdout, force=True)
+        return submit(ns.gateway, ns.dataset, ns.num_samples, ns.sla_hours, ns.poll_s, ns.timeout_s,
+                      ns.shutdown_after)
     if ns.output_len_min > ns.output_len_max:
         parser.error(f"--output-len-min {ns.output_len_min} is above --output-len-max {ns.output_len_max}")
     # Every engine line in the driver's log, without colour codes: Ray deduplicates repeated worker
@@ -163,7 +183,7 @@ def run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
         max_concurrent_batches=ns.max_concurrent_batches, engine_num_cpus=ns.engine_num_cpus,
         preprocess_ms=ns.preprocess_ms, output_len_min=ns.output_len_min, output_len_max=ns.output_len_max,
         slow_worker_factor=ns.slow_worker_factor, sla_hours=ns.sla_hours, started_at=ns.started_at,
-        progress_interval_s=ns.progress_interval_s, expect_node_ips=ns.expect_node_ips,
+        progress_interval_s=ns.progress_interval_s, expect_nodes=ns.expect_nodes, expected_hosts=ns.expected_hosts,
         wait_nodes_s=ns.wait_nodes_s)
     return run_job(config)
 

@@ -63,6 +63,7 @@ class GatewayConfig:
     job_args: tuple = ()              # more `batch-job` flags (batch size, concurrency, knobs)
     progress_interval_s: float = 10.0
     namespace: str = "stallscope"     # Redis key prefix
+    redis_wait_s: float = 30.0        # how long to wait for Redis at start-up
 
 
 class Gateway:
@@ -337,10 +338,16 @@ def serve(host: str, port: int, config: GatewayConfig) -> int:
 
     async def run() -> None:
         client = aioredis.from_url(config.redis_url)
-        try:
-            await client.ping()
-        except (RedisError, OSError) as error:
-            raise SimError(f"--redis-url {config.redis_url}: {error}; start redis-server or fix the URL") from None
+        deadline = time.monotonic() + config.redis_wait_s
+        while True:  # Redis may be starting beside us (the profile starts it just before)
+            try:
+                await client.ping()
+                break
+            except (RedisError, OSError) as error:
+                if time.monotonic() > deadline:
+                    raise SimError(f"--redis-url {config.redis_url}: {error} (after {config.redis_wait_s:g} s); "
+                                   f"start redis-server or fix the URL") from None
+                await asyncio.sleep(0.5)
         gateway = Gateway(config, client)
         server = uvicorn.Server(uvicorn.Config(build_app(gateway), log_config=None, lifespan="off",
                                                timeout_graceful_shutdown=2))

@@ -53,7 +53,8 @@ class JobConfig:
     sla_hours: float = 24.0
     started_at: float | None = None      # epoch seconds the SLA clock started (the gateway's submission)
     progress_interval_s: float = 10.0
-    expect_node_ips: tuple = ()          # wait until these nodes have joined
+    expect_nodes: int = 1                # wait until this many Ray nodes are alive
+    expected_hosts: str = ""             # which hosts those are, for the message when some are missing
     wait_nodes_s: float = 120.0
 
 
@@ -93,6 +94,7 @@ class EngineUDF:
             config = EngineConfig(**{**engine, "slowdown": slow_worker_factor})
         context = ray.get_runtime_context()
         self.worker = f"{ray.util.get_node_ip_address()}:{context.get_actor_id()[:8]}"
+        self.node_id = context.get_node_id()
         self.engine = MiniEngine(config)
         self.engine.log_startup()
         self.engine.start()
@@ -112,6 +114,7 @@ class EngineUDF:
             "preemptions": np.array([r.preemptions for r in requests], dtype=np.int64),
             "error": np.array([r.error or "" for r in requests], dtype=object),
             "worker": np.array([self.worker] * len(requests), dtype=object),
+            "node_id": np.array([self.node_id] * len(requests), dtype=object),
         }
 
 
@@ -183,18 +186,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def wait_for_nodes(ray, expected: tuple, timeout_s: float) -> None:
-    """Until every expected node address has an alive Ray node; else fail naming the missing ones."""
+def wait_for_nodes(ray, expected: int, hosts: str, timeout_s: float) -> None:
+    """Until `expected` nodes are alive; else fail naming the expected hosts and the nodes alive."""
     end = time.monotonic() + timeout_s
     while True:
-        alive = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
-        missing = [address for address in expected if address not in alive]
-        if not missing:
-            log.info("cluster ready: %d node(s) alive: %s", len(alive), ", ".join(sorted(alive)))
+        alive = sorted(f"{node['NodeManagerHostname']} ({node['NodeManagerAddress']})"
+                       for node in ray.nodes() if node["Alive"])
+        if len(alive) >= expected:
+            log.info("cluster ready: %d node(s) alive: %s", len(alive), ", ".join(alive))
             return
         if time.monotonic() > end:
-            raise SimError(f"Ray nodes missing after {timeout_s:g} s: {', '.join(missing)} "
-                           f"(alive: {', '.join(sorted(alive)) or 'none'}); check `ray start` on those hosts")
+            raise SimError(f"{len(alive)} of {expected} Ray nodes joined within {timeout_s:g} s"
+                           f"{' (expected: ' + hosts + ')' if hosts else ''}; alive: {', '.join(alive) or 'none'}; "
+                           f"check `ray start` on the missing hosts and its log")
         time.sleep(1)
 
 
@@ -202,6 +206,16 @@ def read_prompts(ray, path: Path):
     if path.suffix == ".parquet" or path.is_dir():
         return ray.data.read_parquet(str(path))
     return ray.data.read_json(str(path), lines=True)
+
+
+def count_rows(path: Path) -> int:
+    """The job's total, read on the driver (a Ray Data count() would run a whole read first)."""
+    if path.suffix == ".parquet" or path.is_dir():
+        import pyarrow.dataset
+
+        return pyarrow.dataset.dataset(str(path), format="parquet").count_rows()
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def run_job(config: JobConfig) -> int:
@@ -219,7 +233,7 @@ def run_job(config: JobConfig) -> int:
         ray.init(address=config.address, log_to_driver=True, configure_logging=False)
     except (ConnectionError, RuntimeError) as error:
         raise SimError(f"cannot join the Ray cluster at {config.address}: {error}") from None
-    wait_for_nodes(ray, config.expect_node_ips, config.wait_nodes_s)
+    wait_for_nodes(ray, config.expect_nodes, config.expected_hosts, config.wait_nodes_s)
 
     @ray.remote(num_cpus=0)
     class Ordinals:
@@ -233,7 +247,7 @@ def run_job(config: JobConfig) -> int:
             return self.count
 
     prompts = read_prompts(ray, config.input_path)
-    total = prompts.count()
+    total = count_rows(config.input_path)
     log.info("job start: %d prompts from %s, batch_size=%d concurrency=%d max_concurrent_batches=%d "
              "max_tokens=%d sla_hours=%g", total, config.input_path, config.batch_size, config.concurrency,
              config.max_concurrent_batches, config.engine.max_tokens, config.sla_hours)
