@@ -20,7 +20,8 @@ SLOWEST = 10
 
 
 class UpdateDigest:
-    def __init__(self):
+    def __init__(self, warmup=None):
+        self.warmup = warmup  # a warmup.Warmup offered every update, or None
         self.count = 0
         self.counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
         self.samples = {name: Samples() for name in SAMPLED}
@@ -55,6 +56,8 @@ class UpdateDigest:
                 heapq.heapreplace(self._slowest, (key, update))
         if update.incomplete:
             self._incomplete.append((first_position, update))
+        if self.warmup is not None:
+            self.warmup.offer(update, first_position)
         self.clocks.add(update)
 
     def slowest(self):

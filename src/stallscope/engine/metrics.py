@@ -16,7 +16,7 @@ def samples(records, client_queue_ms):
         values[f"rpc_ms.{op}"] = digest.rpc_ms_by_op[op]
     recorded = records["samples"]
     for name in ("write_ms", "wait_ms", "gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates",
-                 "inflight", "gen_completions_per_s", "trunc_pct", "staleness"):
+                 "inflight", "trunc_pct", "staleness"):
         values[name] = recorded.get(name, [])
     values["staleness_over_async_level"] = records["staleness_excess"]
     values["untraced_requests_per_s"] = _per_second(records["untraced"]["per_second"])

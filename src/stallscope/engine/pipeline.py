@@ -5,18 +5,21 @@ import operator
 import os
 from contextlib import contextmanager
 
-from . import perf_report
+from . import per_step, perf_report
 from .correlation import client_queue_ms, client_queue_samples, correlate
 from .dask_run import DaskRecordBuilder, summary as dask_summary
 from .errors import InputError, NoRecognisedLines
-from .families import FAMILIES
+from .families import FAMILIES, SAMPLERS, gpu
 from .findings import diagnose, evaluate_all
+from .gpu_run import GpuRecords
 from .inputs import discover
 from .manifests import resolve
 from .metrics import samples, summarize_all
 from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
 from .scan import scan_file
-from .thresholds import merge_thresholds
+from .thresholds import CRITERIA_KEY, merge_thresholds
+from .throughput import throughput
+from .warmup import Warmup
 
 SCHEMA_VERSION = 1
 
@@ -61,11 +64,16 @@ def _analyze(paths, thresholds, async_level):
         }
         for log_file, manifest in zip(files, manifests)
     ]
-    builder = RecordBuilder(inputs)
+    warmup = Warmup(table["warmup_updates"])
+    builder = RecordBuilder(inputs, warmup)
     dask_builder = DaskRecordBuilder(inputs)
+    gpu_records = GpuRecords(inputs)
     for index, entry in enumerate(inputs):
         builder.begin_file(index)
-        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index)))
+        if gpu.sniff(entry["path"]):
+            entry.update(gpu.scan(entry["path"], lambda sample, index=index: gpu_records.add(sample, index)))
+        else:
+            entry.update(scan_file(entry["path"], _route(builder, dask_builder, gpu_records, index)))
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -85,6 +93,9 @@ def _analyze(paths, thresholds, async_level):
     dask = None
     if "dask" in profiles:
         values.update(records["dask"]["samples"])
+    gpu_summary = gpu_records.summary(table["gpu_idle_util_pct"])
+    if gpu_summary is not None:
+        values.update(gpu_records.samples())
     metrics = summarize_all(values)
     if "dask" in profiles:
         dask = dask_summary(records["dask"], metrics)
@@ -95,7 +106,7 @@ def _analyze(paths, thresholds, async_level):
                 warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
     async_info = _async_level(async_level, inputs)
     context = {
-        "samples": values,
+        "samples": warmup.judged(values),  # the findings judge the updates after the warm-up
         "metrics": metrics,
         "records": records,
         "thresholds": table,
@@ -104,6 +115,7 @@ def _analyze(paths, thresholds, async_level):
         "correlation": correlation,
         "profiles": profiles,
         "dask": dask,
+        "gpu": gpu_summary,
     }
     findings = evaluate_all(context)
     diagnosis, severity = diagnose(findings)
@@ -129,10 +141,17 @@ def _analyze(paths, thresholds, async_level):
         "thresholds": table,
         "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
+        "warmup": {"updates": table["warmup_updates"],
+                   "excluded": [_update_row(u, inputs, offsets) for u in warmup.updates()]},
+        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
+                                     [entry["path"] for entry in inputs], {u.trace for u in warmup.updates()}),
         "warnings": warnings,
     })
     if dask is not None:
         report["dask"] = dask
+    if gpu_summary is not None:
+        report["gpu"] = gpu_summary
     report.timeline = Timeline(records)
     return report
 
@@ -144,7 +163,11 @@ class Report(dict):
     timeline = None
 
 
-def _route(builder, dask_builder, index):
+# The orchestrator's events that time its waits, for the GPU samples (gpu_run.py).
+WAIT_EVENTS = frozenset(("wait.start", "wait.done", "client.send", "client.done"))
+
+
+def _route(builder, dask_builder, gpu_records, index):
     """The scanner's callback: each event to its family's builder."""
     prime_rl = builder.add
 
@@ -152,6 +175,8 @@ def _route(builder, dask_builder, index):
         if event["family"] == "dask":
             dask_builder.add(event, index)
         else:
+            if event["event"] in WAIT_EVENTS:
+                gpu_records.observe(event, index)
             prime_rl(event)
     return on_event
 
@@ -166,7 +191,7 @@ def _family_seen(family, records):
 def _nothing_recognised(inputs):
     lines = sum(entry["lines"] for entry in inputs)
     names = ", ".join(entry["path"] for entry in inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
-    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES)
+    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES + SAMPLERS)
     malformed = sum(entry["malformed"] for entry in inputs)
     if malformed:
         message += f"; {malformed} tagged line(s) had unreadable fields"

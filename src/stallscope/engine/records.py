@@ -58,8 +58,8 @@ class Update(namedtuple("Update", ("trace", "op", "events", "client_host", "serv
 
 
 # A generation batch as stored (a tuple in this order) and read back (a dict with these keys).
-BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
-                "target_batch", "updates")
+BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
+                "inflight_done", "target_batch", "updates")
 
 
 # What the timeline shows of an update, at its client-side line (client.send, else client.done).
@@ -99,9 +99,11 @@ class Batches(Stored):
 class RecordBuilder:
     """Streams events in; finish() returns the run's records (plain dicts, Samples and store views)."""
 
-    def __init__(self, files):
-        """`files`: per file index, `{"path", "host", "async_level"}`."""
+    def __init__(self, files, warmup=None):
+        """`files`: per file index, `{"path", "host", "async_level"}`; `warmup`: a warmup.Warmup told
+        about every client-side line, or None."""
         self.files = files
+        self.warmup = warmup
         self.file = None
         self.store = RunStore()
         self.batch_count = 0
@@ -152,6 +154,8 @@ class RecordBuilder:
         if kind in SERVER_PHASES:
             self.server_events += 1
         self.store.add_mark(trace, PHASE_INDEX[kind], tuple(map(event.get, MARK_FIELDS)))
+        if self.warmup is not None and kind in ("client.send", "client.done"):
+            self.warmup.saw(self.file, trace)
         if kind == "client.send":
             self._active[trace] = True
             for batch in self._open_batches:
@@ -163,11 +167,12 @@ class RecordBuilder:
     def _batch_done(self, event):
         opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
         start = opened["start"] or {}
-        completions, dur_ms = event["completions"], event["dur_ms"]
+        dur_ms = event["dur_ms"]
         inflight_start, inflight_done = start.get("inflight"), event["inflight"]
         updates = list(opened["updates"])
-        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms, completions,
-                              inflight_start, inflight_done, start.get("target_batch"), updates))  # BATCH_FIELDS
+        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms,
+                              event["completions"], event["tokens"], inflight_start, inflight_done, start.get("target_batch"),
+                              updates))  # BATCH_FIELDS
         self.batch_count += 1
         samples = self.samples
         samples["gen_dur_ms"].append(dur_ms)
@@ -176,8 +181,6 @@ class RecordBuilder:
             samples["inflight"].append(inflight_start)
         if inflight_done is not None:
             samples["inflight"].append(inflight_done)
-        if completions is not None and dur_ms > 0:
-            samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
 
     def _rollout(self, event):
         for key in ("trunc_pct", "staleness"):
@@ -203,7 +206,7 @@ class RecordBuilder:
     def _updates(self):
         """Joins the stored weight events by trace into updates, each handed to the digest and, with a
         client-side event, stored as a timeline row; (UpdateDigest, duplicate trace ids)."""
-        digest = UpdateDigest()
+        digest = UpdateDigest(self.warmup)
         duplicates = 0
         rows = []
         for trace, marks in groupby(self.store.marks_by_trace(), key=lambda row: row[0]):
@@ -239,7 +242,7 @@ class RecordBuilder:
                 rpc_ms = rpc_done.rpc_ms
             elif start is not None and start.t is not None and rpc_done.t is not None:
                 rpc_ms = (rpc_done.t - start.t) * 1000.0
-        # Seed 002: wall_ms = queue_ms + rpc_ms; any two give the third.
+        # wall_ms = queue_ms + rpc_ms (docs/instrumenting.md); any two give the third.
         if queue_ms is None and wall_ms is not None and rpc_ms is not None:
             queue_ms = wall_ms - rpc_ms
         elif rpc_ms is None and wall_ms is not None and queue_ms is not None:

@@ -7,11 +7,15 @@ many lines), event(match) -> event dict | None and parse(text) -> event dict | N
 both raising base.MalformedLine for an event's shape with unreadable fields. Optional: PRESENT,
 substrings one of which a chunk of text holds whenever it holds an event (default: TAGS); the
 scanner runs the family's pattern only over chunks that have one.
+
+SAMPLERS are families of whole files whose lines have no tag (a tool's own output, recognised by its
+header line): NAME, LOOKED_FOR, sniff(path) -> bool and scan(path, on_event) -> counts.
 """
 
-from . import dask, prime_rl
+from . import dask, gpu, prime_rl
 from .base import MalformedLine
 
 FAMILIES = [prime_rl, dask]
+SAMPLERS = [gpu]
 
-__all__ = ["FAMILIES", "MalformedLine"]
+__all__ = ["FAMILIES", "SAMPLERS", "MalformedLine"]

@@ -1,4 +1,4 @@
-"""The prime-rl family (seed 002): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
+"""The prime-rl family (grammar: docs/instrumenting.md): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
 
 Recognised anywhere in a line (any prefix; ANSI codes and CR are removed before parsing), with
 key=value fields in any order and extra fields ignored. A tag followed by no known event
@@ -11,7 +11,7 @@ from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "prime-rl"
 TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
-LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (seed 002 shapes)"
+LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (docs/instrumenting.md)"
 
 # The first event of a line; `rest` runs to the end of that line (`.` stops at a newline), so one
 # pass over many lines finds at most one event per line.
@@ -62,13 +62,14 @@ def event(match):
                 "target_batch": number(values, "target_batch")}
     if kind == "batch.done":
         return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
-                "dur_ms": number(values, "dur_ms", required=True), "inflight": number(values, "inflight"),
-                "ts": match_timestamp(match)}  # batches are timeline entries
-    if kind == "wait.start":
-        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step")}
+                "tokens": number(values, "tokens"), "dur_ms": number(values, "dur_ms", required=True),
+                "inflight": number(values, "inflight"), "ts": match_timestamp(match)}  # batches are timeline entries
+    if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
+        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
+                "ts": match_timestamp(match)}
     if kind == "wait.done":
         return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
-                "wait_ms": number(values, "wait_ms", required=True)}
+                "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
     if kind == "write.done":
         return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
                 "write_ms": number(values, "write_ms", required=True)}

@@ -1,9 +1,10 @@
-"""The registry of findings, in tie-break order (issue 2's list). A new finding is one module
+"""The registry of findings, in tie-break order (docs/analysis.md, Findings). A new finding is one module
 appended here: ID, and evaluate(ctx) -> finding dict | None.
 
 ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
 (`{value, source}`), `inputs` (report inputs, by file index), `correlation`, `profiles` (names of
-the log families seen) and `dask` (the report's dask section, None without Dask lines).
+the log families seen), `dask` (the report's dask section, None without Dask lines) and `gpu` (the
+report's gpu section, None without GPU samples).
 """
 
 from . import (
@@ -12,6 +13,7 @@ from . import (
     event_loop_blocked,
     frontend_queue_saturation,
     generation_contention,
+    gpu_underutilised,
     incomplete_weight_updates,
     memory_pressure,
     no_weight_updates,
@@ -33,7 +35,9 @@ FINDINGS = [
     poor_rollout_quality,
     no_weight_updates,
     incomplete_weight_updates,
-    # Dask calibration (seed 004): memory first (a paused or restarted worker distorts every other
+    # A symptom: the findings above name its cause when they are present.
+    gpu_underutilised,
+    # Dask calibration (docs/dask.md): memory first (a paused or restarted worker distorts every other
     # figure), then data movement, which also blocks event loops.
     memory_pressure,
     aggregation_data_movement,
