@@ -15,7 +15,7 @@ from .test_engine import PREEMPTED, STATS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-# The seed's lines (docs/ray.md), after the job's log prefix.
+# The service's lines (docs/ray.md), after the job's log prefix.
 PREFIX = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \w+ stallscope\.batch\.job: "
 PROGRESS = re.compile(PREFIX + r"Progress: (?P<pct>\d+\.\d)% \| Completed: (?P<done>\d+)/(?P<total>\d+) \| "
                       r"Throughput: (?P<rate>\d+\.\d\d) req/s \| Tokens/sec: (?P<tokens>\d+) \| "

@@ -53,7 +53,7 @@ def test_the_gateway_reads_the_drivers_latest_figures_and_the_engines_lines():
     (2.0, None, "completed", "met"),
     (25.0, None, "completed", "violated"),
 ])
-def test_the_runbooks_sla_rules(elapsed_h, eta, status, expected):
+def test_the_services_sla_rules(elapsed_h, eta, status, expected):
     now = time.time()
     job = {"submitted_at": now - elapsed_h * 3600, "sla_hours": 24.0, "eta_hours": eta, "status": status}
     if status == "completed":

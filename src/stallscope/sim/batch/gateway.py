@@ -1,8 +1,8 @@
-"""`stallscope-sim gateway`: the runbook's HTTP gateway, with a job queue in Redis that really runs jobs.
+"""`stallscope-sim gateway`: the service's HTTP gateway, with a job queue in Redis that really runs jobs.
 
     POST /start {"dataset", "num_samples", "sla_hours"}  -> queued (the job id, its queue position)
     GET  /jobs/{id}     progress, throughput, tokens/s, latency p95, ETA, SLA state, exit code
-    GET  /sla/status    every job's progress, ETA, SLA time left and state (the runbook's shape)
+    GET  /sla/status    every job's progress, ETA, SLA time left and state (the service's shape)
     GET  /queue         queued job ids and the running one
     GET  /health        the gateway and its Redis
     GET  /metrics       Prometheus text, names under `stallscope_batch_` (not Ray Data's `ray_data_`)
@@ -208,7 +208,7 @@ def parse_driver_lines(text: str) -> dict:
 
 
 def sla_state(job: dict) -> dict:
-    """The runbook's SLA rules on the job's latest figures: time left < 0 violated, ETA > time left at
+    """The service's SLA rules on the job's latest figures: time left < 0 violated, ETA > time left at
     risk, more than 70 % of the SLA used approaching, else on track (or the job's end state)."""
     end = job.get("finished_at") or time.time()
     elapsed_h = (end - job["submitted_at"]) / 3600

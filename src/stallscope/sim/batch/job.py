@@ -5,8 +5,8 @@
       -> postprocess (finish reason; CPU tasks) -> the driver: Parquet results, progress and SLA lines
 
 The driver consumes the output with `iter_batches` and counts what it received, so its progress
-line moves with the job (the seed's job counted inside a remote postprocess function, whose
-counters the driver never saw). Every `progress_interval_s` it logs the seed's progress line and,
+line moves with the job (the service's original job counted inside a remote postprocess function, whose
+counters the driver never saw). Every `progress_interval_s` it logs the service's progress line and,
 when the ETA exceeds the time left, its `SLA AT RISK!` line.
 """
 
@@ -30,7 +30,7 @@ from .engine import MiniEngine, Request, configure_logging
 log = logging.getLogger("stallscope.batch.job")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 RESULTS_FILE = "results.parquet"
-# Qwen2.5's chat template (the seed's model), for the prompt the engine would see.
+# Qwen2.5's chat template (the service's model), for the prompt the engine would see.
 CHAT_TEMPLATE = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                  "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n")
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -75,7 +75,7 @@ def preprocess(row: dict, *, preprocess_ms: float, output_len_min: int, output_l
 
 
 def postprocess(batch: dict) -> dict:
-    """The seed's postprocess: one result per request, with vLLM's finish reasons."""
+    """The service's postprocess: one result per request, with vLLM's finish reasons."""
     reasons = np.where(batch["error"] != "", "error",
                        np.where(batch["generated_tokens"] >= batch["max_tokens"], "length", "stop"))
     return {**batch, "finish_reason": reasons}
@@ -119,7 +119,7 @@ class EngineUDF:
 
 
 class Progress:
-    """The driver's counts and the seed's progress and SLA lines, logged by a thread."""
+    """The driver's counts and the service's progress and SLA lines, logged by a thread."""
 
     def __init__(self, total: int, config: JobConfig):
         self.total = total
@@ -159,7 +159,7 @@ class Progress:
             latencies = list(self.latencies)
         elapsed = max(time.time() - self.start, 1e-9)
         finished = done + failed
-        # The seed's ETA: what is left at the rate so far; unknown until a request has finished.
+        # The service's ETA: what is left at the rate so far; unknown until a request has finished.
         eta_h = (self.total - finished) / (finished / elapsed) / 3600 if finished else None
         log.info("Progress: %.1f%% | Completed: %d/%d | Throughput: %.2f req/s | Tokens/sec: %.0f | "
                  "ETA: %s | Failed: %d", 100.0 * finished / self.total if self.total else 100.0, done,

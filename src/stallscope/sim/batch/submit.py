@@ -1,4 +1,4 @@
-"""`stallscope-sim submit`: the user's side of the gateway (the runbook's curl calls), as a job that
+"""`stallscope-sim submit`: the user's side of the gateway (the service's curl calls), as a job that
 ends when the batch job does: POST /start, then GET /jobs/{id} until it has ended."""
 
 from __future__ import annotations
