@@ -31,7 +31,7 @@ def test_one_host_runs_everything_in_order_on_loopback_with_every_ray_port_pinne
         "--runtime-env-agent-port": "8079", "--metrics-export-port": "8080", "--min-worker-port": "10002",
         "--max-worker-port": "10999", "--dashboard-host": "127.0.0.1",
         "--temp-dir": "/home/u/stallscope-runs/r1/ray"}
-    assert components["ray_head"]["health"]["url"] == "http://127.0.0.1:8265/api/gcs_healthz"
+    assert components["ray_head"]["health"]["url"] == "http://127.0.0.1:52365/api/local_raylet_healthz"
     worker = flags(components["ray_worker"]["command"])
     assert worker["--address"] == "127.0.0.1:6379" and worker["--temp-dir"] == "/home/u/stallscope-runs/r1/ray-worker"
     head_ports = {v for k, v in head.items() if k.endswith("-port")}

@@ -52,10 +52,11 @@ def test_the_gateway_reads_the_drivers_latest_figures_and_the_engines_lines():
     (2.0, None, "queued", "on_track"),
     (2.0, None, "completed", "met"),
     (25.0, None, "completed", "violated"),
+    (2.0, None, "failed", "failed"),
 ])
 def test_the_services_sla_rules(elapsed_h, eta, status, expected):
     now = time.time()
     job = {"submitted_at": now - elapsed_h * 3600, "sla_hours": 24.0, "eta_hours": eta, "status": status}
-    if status == "completed":
+    if status in ("completed", "failed"):
         job["finished_at"] = now
     assert sla_state(job)["sla_status"] == expected

@@ -209,14 +209,17 @@ def parse_driver_lines(text: str) -> dict:
 
 def sla_state(job: dict) -> dict:
     """The service's SLA rules on the job's latest figures: time left < 0 violated, ETA > time left at
-    risk, more than 70 % of the SLA used approaching, else on track (or the job's end state)."""
+    risk, more than 70 % of the SLA used approaching, else on track; once ended, met or violated, or
+    failed for a job that failed."""
     end = job.get("finished_at") or time.time()
     elapsed_h = (end - job["submitted_at"]) / 3600
     remaining_h = job["sla_hours"] - elapsed_h
     eta = job.get("eta_hours")
     finished = job["status"] in ("completed", "failed")
-    if finished:
-        state = "met" if job["status"] == "completed" and remaining_h >= 0 else "violated"
+    if job["status"] == "failed":
+        state = "failed"  # no results: the SLA is not met, whatever the time left
+    elif finished:
+        state = "met" if remaining_h >= 0 else "violated"
     elif remaining_h < 0:
         state = "violated"
     elif eta is not None and eta > remaining_h:

@@ -229,11 +229,19 @@ def run_job(config: JobConfig) -> int:
     if not config.input_path.exists():
         raise SimError(f"--input {config.input_path} does not exist; generate one with "
                        f"`stallscope-sim prompts --out FILE.jsonl`", exit_code=2)
-    try:
-        ray.init(address=config.address, log_to_driver=True, configure_logging=False)
-    except (ConnectionError, RuntimeError) as error:
-        raise SimError(f"cannot join the Ray cluster at {config.address}: {error}") from None
-    wait_for_nodes(ray, config.expect_nodes, config.expected_hosts, config.wait_nodes_s)
+    end = time.monotonic() + config.wait_nodes_s
+    while True:  # a busy GCS may not answer Ray's first connection attempt in time
+        try:
+            ray.init(address=config.address, log_to_driver=True, configure_logging=False)
+            break
+        except (ConnectionError, RuntimeError) as error:
+            ray.shutdown()  # undo what the failed attempt set up, so that the next one starts clean
+            if time.monotonic() > end:
+                raise SimError(f"cannot join the Ray cluster at {config.address} within --wait-nodes-s "
+                               f"{config.wait_nodes_s:g}: {error}") from None
+            log.warning("cannot join the Ray cluster at %s yet (%s); retrying", config.address, error)
+            time.sleep(2)
+    wait_for_nodes(ray, config.expect_nodes, config.expected_hosts, max(1.0, end - time.monotonic()))
 
     @ray.remote(num_cpus=0)
     class Ordinals:
