@@ -99,15 +99,17 @@ class RayHead:
 
 
 def processes_mentioning(*markers: str) -> list[str]:
-    """The command lines (shortened) of running processes that contain one of `markers`."""
+    """`PID COMMAND LINE` (shortened) of the running processes whose command line contains a marker."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if cmdline.parent.name == str(os.getpid()):
+            continue
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if any(marker in text for marker in markers):
-            found.append(text[:200])
+            found.append(f"{cmdline.parent.name} {text[:200]}")
     return found
 
 
