@@ -17,6 +17,10 @@ declare -A wanted=(
   # report.html's browser tests: headless Chromium and its WebDriver, driven by Selenium
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  # The Ray batch-inference profile: the gateway's job queue and the monitoring of docs/ray.md
+  # (promtool comes with prometheus and checks the alert rules).
+  [redis-server]=redis-server
+  [prometheus]=prometheus
 )
 
 missing=()

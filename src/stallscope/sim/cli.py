@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
+from .batch import cli as batch_cli
 from .calibration import cli as calibration_cli
 from .errors import SimError, run_until_signal
 from .layout import ensure_writable_dir
@@ -108,7 +109,8 @@ def component_argv(namespace: argparse.Namespace, component: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stallscope-sim", description="A miniature prime-rl: inference server, trainer, "
-        "orchestrator (see docs/simulation.md); and the Dask calibration job (docs/dask.md).")
+        "orchestrator (see docs/simulation.md); the Dask calibration job (docs/dask.md); the Ray Data "
+        "batch-inference job (docs/ray.md).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {INFERENCE: "the inference server (vLLM's role)",
              TRAINER: "the trainer: reads rollouts, writes checkpoints",
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         if option.flag not in RUNNER_OWNED:
             run_all.add_argument(option.flag, **option.kwargs)
     calibration_cli.add_parser(commands, (positive_int, non_negative_float, positive_float))
+    batch_cli.add_parsers(commands, (positive_int, non_negative_float, positive_float))
+    batch_cli.add_gateway_parser(commands, positive_float, non_negative_int)
+    batch_cli.add_submit_parser(commands, positive_int, positive_float)
     return parser
 
 
@@ -188,11 +193,11 @@ def main(argv: list[str] | None = None) -> int:
                   if o.flag not in RUNNER_OWNED}
         return runner.run_all(ns.out, ns.port, ns.timeout_s,
                               {c: component_argv(ns, c) for c in COMPONENTS}, config)
-    if ns.command == "calibrate":
+    if ns.command == "calibrate" or ns.command in batch_cli.COMMANDS:
         try:
-            return calibration_cli.run(parser, ns)
+            return (calibration_cli if ns.command == "calibrate" else batch_cli).run(parser, ns)
         except SimError as exc:
-            print(f"stallscope-sim calibrate: {exc}", file=sys.stderr)
+            print(f"stallscope-sim {ns.command}: {exc}", file=sys.stderr)
             return exc.exit_code
     setup_logging()
     try:

@@ -16,6 +16,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from ..cpu import burn_cpu
 from .worker_logging import LOGGER_NAME
 
 log = logging.getLogger(LOGGER_NAME)
@@ -31,17 +32,6 @@ def _worker_address() -> str:
     from distributed import get_worker
 
     return get_worker().address
-
-
-def burn_cpu(cpu_ms: float) -> int:
-    """Hash a buffer until this thread has used `cpu_ms` of CPU time; returns the rounds done."""
-    block = b"\x5a" * 65536
-    end = time.thread_time() + cpu_ms / 1000.0
-    rounds = 0
-    while time.thread_time() < end:
-        block = hashlib.sha256(block).digest() * 2048
-        rounds += 1
-    return rounds
 
 
 # Memory a simulation leaves behind in its worker process (`--sim-leak-mb`): unmanaged memory, as a
