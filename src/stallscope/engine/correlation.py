@@ -26,14 +26,14 @@ class ClockBounds:
         bounds = _bounds(update)
         if bounds is None:
             return
-        key = (update["client_host"], update["server_host"])
+        key = (update.client_host, update.server_host)
         pair = self.pairs.setdefault(key, [0, None, None])
         pair[0] += 1
         pair[1] = bounds[0] if pair[1] is None else max(pair[1], bounds[0])
         pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
-        recv = update["events"]["server.recv"]
-        if recv is not None and recv["t"] is not None:
-            self.send_to_recv.setdefault(key, Samples()).append(recv["t"] - update["events"]["client.send"]["t"])
+        recv = update.events.server_recv
+        if recv is not None and recv.t is not None:
+            self.send_to_recv.setdefault(key, Samples()).append(recv.t - update.events.client_send.t)
 
 
 def correlate(clocks):
@@ -87,11 +87,11 @@ def client_queue_samples(clocks, offsets):
 
 def client_queue_ms(update, offsets):
     """One update's client-side queue time (ms), or None when its clocks do not allow it."""
-    offset_s = offsets.get((update["client_host"], update["server_host"]))
-    recv = update["events"]["server.recv"]
-    if offset_s is None or _bounds(update) is None or recv is None or recv["t"] is None:
+    offset_s = offsets.get((update.client_host, update.server_host))
+    recv = update.events.server_recv
+    if offset_s is None or _bounds(update) is None or recv is None or recv.t is None:
         return None
-    return _client_queue_ms(recv["t"] - update["events"]["client.send"]["t"], offset_s)
+    return _client_queue_ms(recv.t - update.events.client_send.t, offset_s)
 
 
 def _client_queue_ms(send_to_recv_s, offset_s):
@@ -101,13 +101,11 @@ def _client_queue_ms(send_to_recv_s, offset_s):
 
 def _bounds(update):
     """(low, high) bounds on server clock - client clock from one update, or None."""
-    events = update["events"]
-    send, start, rpc_done = events["client.send"], events["rpc.start"], events["rpc.done"]
-    if send is None or start is None or rpc_done is None or update["wall_ms"] is None:
+    send, recv, start, rpc_done, _ = update.events
+    if send is None or start is None or rpc_done is None or update.wall_ms is None:
         return None
-    if send["t"] is None or start["t"] is None or rpc_done["t"] is None:
+    if send.t is None or start.t is None or rpc_done.t is None:
         return None
-    done_t = send["t"] + update["wall_ms"] / 1000.0
-    recv = events["server.recv"]
-    earliest_server = recv["t"] if recv is not None and recv["t"] is not None else start["t"]
-    return (rpc_done["t"] - done_t, earliest_server - send["t"])
+    done_t = send.t + update.wall_ms / 1000.0
+    earliest_server = recv.t if recv is not None and recv.t is not None else start.t
+    return (rpc_done.t - done_t, earliest_server - send.t)

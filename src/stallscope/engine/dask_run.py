@@ -7,10 +7,8 @@ analysis script); the agg/sim median ratio; per-worker task counts and busy time
 distributed's memory, event-loop and GC messages per host.
 """
 
-from collections import defaultdict
 from datetime import datetime
 
-from .samples import SPILL_EVERY, Samples, spill
 
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                   "event_loop_unresponsive_s", "gc_cpu_pct")
@@ -31,33 +29,33 @@ def seconds(ts):
         return None
 
 
-class DaskRecordBuilder:
-    """Collects the dask family's events; finish() -> the run's dask records (plain data)."""
+class DaskPartial:
+    """One file's dask events so far (plain data in dump()); its samples go to the file's sink."""
 
-    def __init__(self, files):
-        self.files = files  # per file index: {"path", "host", ...}
-        self.samples = {name: Samples() for name in SAMPLE_METRICS}
-        self.trials = {}  # param_id -> {"targets": {target: {workers}}, "aggs": count}
-        self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
-        self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
-        self.restarted = []
-        self.event_loop = {}  # component -> {"warnings": count, "max_s": longest}
-        self.first = self.last = None
-        self.events = 0
+    def __init__(self, store, sink, file, data=None):
+        self.samples = sink
+        data = data or {}
+        self.trials = data.get("trials", {})  # param_id -> {"targets": {target: {workers}}, "aggs": count}
+        self.workers = data.get("workers", {})  # address -> {"sims", "aggs", "busy_ms", "started"}
+        self.memory = data.get("memory", dict.fromkeys(MEMORY_EVENTS, 0))
+        self.restarted = data.get("restarted", [])
+        self.event_loop = data.get("event_loop", {})  # component -> {"warnings": count, "max_s": longest}
+        self.first, self.last = data.get("span", (None, None))
+        self.events = data.get("events", 0)
 
-    def add(self, event, file_index):
+    def dump(self):
+        return {"trials": self.trials, "workers": self.workers, "memory": self.memory, "restarted": self.restarted,
+                "event_loop": self.event_loop, "span": (self.first, self.last), "events": self.events}
+
+    def add(self, event):
         self.events += 1
-        if not self.events % SPILL_EVERY:
-            spill(self.samples.values())
-        host = self.files[file_index]["host"]
         kind = event["event"]
         if kind in ("sim", "agg"):
-            self._timing(event, kind, host)
+            self._timing(event, kind)
         elif kind == "worker.start":
-            worker = self.workers[event["worker"]]
-            worker["started"], worker["host"] = True, worker["host"] or host
+            self._worker(event["worker"])["started"] = True
         elif kind in MEMORY_EVENTS:
-            self.memory[host][kind] += 1
+            self.memory[kind] += 1
             if kind == "memory.restart":
                 self.restarted.append(event["worker"])
         elif kind == "event_loop":
@@ -68,10 +66,15 @@ class DaskRecordBuilder:
         elif kind == "gc":
             self.samples["gc_cpu_pct"].append(event["cpu_pct"])
 
-    def _timing(self, event, kind, host):
+    def _worker(self, address):
+        worker = self.workers.get(address)
+        if worker is None:
+            worker = self.workers[address] = {"sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False}
+        return worker
+
+    def _timing(self, event, kind):
         duration = event["duration_ms"]
-        worker = self.workers[event["worker"]]
-        worker["host"] = worker["host"] or host
+        worker = self._worker(event["worker"])
         worker["sims" if kind == "sim" else "aggs"] += 1
         worker["busy_ms"] += duration
         end = seconds(event["ts"])
@@ -91,17 +94,44 @@ class DaskRecordBuilder:
             if event[key] is not None:
                 self.samples[name].append(event[key])
 
-    def finish(self):
-        return {
-            "events": self.events,
-            "samples": self.samples,
-            "trials": self.trials,
-            "workers": dict(self.workers),
-            "memory": dict(self.memory),
-            "restarted": self.restarted,
-            "event_loop": self.event_loop,
-            "span": (self.first, self.last),
-        }
+
+def records(files, partials):
+    """The run's dask records from the files' dumped partial states, in report order (a worker's
+    host is that of the first file naming it)."""
+    trials, workers, memory, restarted, event_loop = {}, {}, {}, [], {}
+    first = last = None
+    events = 0
+    for entry, partial in zip(files, partials):
+        if not partial or not partial["events"]:
+            continue
+        host = entry["host"]
+        events += partial["events"]
+        for param_id, trial in partial["trials"].items():
+            merged = trials.setdefault(param_id, {"targets": {}, "aggs": 0})
+            merged["aggs"] += trial["aggs"]
+            for target, names in trial["targets"].items():
+                merged["targets"].setdefault(target, set()).update(names)
+        for address, figures in partial["workers"].items():
+            worker = workers.setdefault(address, {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
+            worker["host"] = worker["host"] or host
+            for key in ("sims", "aggs", "busy_ms"):
+                worker[key] += figures[key]
+            worker["started"] = worker["started"] or figures["started"]
+        if any(partial["memory"].values()):
+            counts = memory.setdefault(host, dict.fromkeys(MEMORY_EVENTS, 0))
+            for kind, count in partial["memory"].items():
+                counts[kind] += count
+        restarted += partial["restarted"]
+        for component, figures in partial["event_loop"].items():
+            merged = event_loop.setdefault(component, {"warnings": 0, "max_s": figures["max_s"]})
+            merged["warnings"] += figures["warnings"]
+            merged["max_s"] = max(merged["max_s"], figures["max_s"])
+        start, end = partial["span"]
+        if start is not None:
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+    return {"events": events, "trials": trials, "workers": workers, "memory": memory, "restarted": restarted,
+            "event_loop": event_loop, "span": (first, last)}
 
 
 def summary(records, metrics):

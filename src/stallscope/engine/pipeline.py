@@ -1,71 +1,168 @@
-"""analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
+"""analyze(): paths -> the report.json dict. Reads the logs (and, with a state directory, resumes
+from and saves the partial state kept there); writes nothing else.
 
-import gc
-import operator
+Each log file is read into the partial state (state.py) by the families' Partial objects; the report
+is computed from the state alone (report()), so it is the same whether the state was built in one
+pass, resumed, or merged from several.
+"""
+
+import heapq
+import marshal
 import os
+import sqlite3
+import tempfile
 from contextlib import contextmanager
 
-from . import perf_report
-from .correlation import client_queue_ms, client_queue_samples, correlate
-from .dask_run import DaskRecordBuilder, summary as dask_summary
-from .errors import InputError, NoRecognisedLines
-from .families import FAMILIES
+from .errors import EngineError, InputError, NoRecognisedLines
+from .families import FAMILIES, FINDINGS
 from .findings import diagnose, evaluate_all
+from .gc_pause import gc_paused
 from .inputs import discover
 from .manifests import resolve
-from .metrics import samples, summarize_all
-from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
-from .scan import scan_file
+from .metrics import summarize_all
+from .records import TIMELINE_UPDATE_COLUMNS
+from .samples import SPILL_EVERY
+from .scan import scan_span, scan_tail
+from .state import STATE_FILE, State, StateRejected, fingerprint, new_file
+from .store import SampleSink
 from .thresholds import merge_thresholds
 
 SCHEMA_VERSION = 1
+COUNTS = ("bytes", "lines", "recognised", "malformed", "overlong_lines")
 
 
-@contextmanager
-def gc_paused():
-    """Pauses the cyclic garbage collector: the engine makes ~10^5 acyclic records on a large log,
-    and the collector's passes over them took a third of the run time (measured on 1.1 GB)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def analyze(paths, thresholds=None, async_level=None):
+def analyze(paths, thresholds=None, async_level=None, state_dir=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
-    `async_level`: the run's async_level, overriding run manifests. Raises InputError (unusable
-    input or option) or NoRecognisedLines (nothing of a known log family in readable inputs).
+    `async_level`: the run's async_level, overriding run manifests. `state_dir`: a directory whose
+    partial state is resumed (only bytes appended since are read) and saved. Raises InputError
+    (unusable input or option), NoRecognisedLines (nothing of a known log family in readable
+    inputs) or EngineError (no room for the working data).
     """
-    with gc_paused():
-        return _analyze(paths, thresholds, async_level)
-
-
-def _analyze(paths, thresholds, async_level):
     table = merge_thresholds(thresholds)
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         raise InputError(f"async_level: {async_level!r} is not a non-negative integer")
-    files = discover(paths)
-    warnings = []
-    manifests = resolve(files, warnings)
-    inputs = [
-        {
-            "path": log_file.path,
-            "host": manifest["host"],
-            "manifest": manifest["manifest"],
-            "async_level": async_level if async_level is not None else manifest["async_level"],
-        }
-        for log_file, manifest in zip(files, manifests)
-    ]
-    builder = RecordBuilder(inputs)
-    dask_builder = DaskRecordBuilder(inputs)
-    for index, entry in enumerate(inputs):
-        builder.begin_file(index)
-        entry.update(scan_file(entry["path"], _route(builder, dask_builder, index)))
+    with gc_paused(), _working_data(state_dir):
+        warnings = []
+        state = State.open(state_dir, warnings) if state_dir else State()
+        try:
+            files = read(state, paths, warnings)
+            return report(state, files, table, async_level, warnings, paths)
+        finally:
+            state.db.rollback()  # the unfinished last lines read for this report only
+            state.close()
+
+
+def analyze_states(state_dirs, thresholds=None, async_level=None):
+    """The report of the partial states saved in `state_dirs` (e.g. one per host), merged. A
+    state's files are reported as they were when it was saved (without their unfinished last lines).
+    Raises InputError for a directory without a usable state."""
+    table = merge_thresholds(thresholds)
+    with gc_paused(), _working_data(None):
+        merged = State()
+        try:
+            for directory in state_dirs:
+                path = os.path.join(directory, STATE_FILE)
+                if not os.path.isfile(path):
+                    raise InputError(f"{directory}: no {STATE_FILE} (made by `stallscope analyze --state`)")
+                try:
+                    part = State.load(path)
+                except StateRejected as error:
+                    raise InputError(str(error)) from None
+                try:
+                    merged.merge(part)
+                finally:
+                    part.close()
+            files = {file_id: dict(entry) for file_id, entry in merged.files.items()}
+            return report(merged, files, table, async_level, [], state_dirs)
+        finally:
+            merged.close()
+
+
+@contextmanager
+def _working_data(state_dir):
+    """Turns a full disk or an unwritable state into one message naming where."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        where = f"the state in {state_dir}" if state_dir else f"the working data in {tempfile.gettempdir()}"
+        raise EngineError(f"cannot keep {where}: {error}; free space there or point TMPDIR elsewhere") from None
+    except OSError as error:
+        if error.filename:  # an input or state path: InputError names them
+            raise
+        raise EngineError(f"cannot keep the working data in {tempfile.gettempdir()}: {error.strerror or error}; "
+                          "free space there or point TMPDIR elsewhere") from None
+
+
+def read(state, paths, warnings):
+    """Reads into `state` what the log files under `paths` hold beyond what it has read; saves it
+    (a state file then holds it); then reads each file's unfinished last line for this report only.
+    Returns file id -> the file's record as reported (with those last lines)."""
+    log_files = discover(paths)
+    manifests = resolve(log_files, warnings)
+    pending = []
+    for (file_id, log_file), manifest in zip(state.match(log_files), manifests):
+        if file_id is None:
+            file_id = state.add_file(new_file(log_file.path, None, None, None))
+        entry = state.files[file_id]
+        entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"])
+        if entry["fingerprint"] is not None and entry["fingerprint"][0] == "compressed":
+            continue  # a compressed file matched: read whole before, unchanged since
+        sink = SampleSink(state.store, file_id)
+        partials = [family.Partial(state.store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
+        on_event = _route(partials, sink)
+        span = scan_span(log_file.path, on_event, FAMILIES, entry["offset"], entry["lines"])
+        fingerprinted = fingerprint(log_file.path, span.offset)
+        if fingerprinted[0] == "compressed":  # read whole, tail included: never resumed
+            scan_tail(span, on_event, FAMILIES)
+        _add_counts(entry, span.counts)
+        entry.update(offset=span.offset, lines=span.lines, fingerprint=fingerprinted,
+                     families={family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)})
+        sink.spill(1)
+        if fingerprinted[0] != "compressed" and (span.tail is not None or span.tail_bytes):
+            pending.append((file_id, span, partials, sink))
+    state.save()
+    files = {file_id: dict(entry) for file_id, entry in state.files.items()}
+    for file_id, span, partials, sink in pending:
+        span.counts = dict.fromkeys(span.counts, 0)
+        scan_tail(span, _route(partials, sink), FAMILIES)
+        sink.spill(1)
+        entry = files[file_id]
+        _add_counts(entry, span.counts)
+        entry["families"] = {family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)}
+    return files
+
+
+def _add_counts(entry, counts):
+    for key in COUNTS:
+        entry[key] += counts[key]
+    entry["binary"] = entry["binary"] or counts["binary"]
+
+
+def _route(partials, sink):
+    """The scanner's callback: each event to its family's partial state; the file's samples moved
+    to the store now and then (a cheap count), so memory stays bounded."""
+    by_family = {family.NAME: partial.add for family, partial in zip(FAMILIES, partials)}
+    until_spill = [SPILL_EVERY]
+
+    def on_event(event):
+        by_family[event["family"]](event)
+        until_spill[0] -= 1
+        if not until_spill[0]:
+            until_spill[0] = SPILL_EVERY
+            sink.spill()
+    return on_event
+
+
+def report(state, files, table, async_level=None, warnings=None, paths=()):
+    """The report from a state: `files`, file id -> the file's record (state.files, or read()'s
+    answer); `table`: a merged threshold table."""
+    warnings = [] if warnings is None else warnings
+    ranks = state.ranks()
+    state.store.set_ranks(ranks)
+    ordered = sorted(files, key=ranks.__getitem__)
+    inputs = [_input(files[file_id], async_level) for file_id in ordered]
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -75,40 +172,37 @@ def _analyze(paths, thresholds, async_level):
             warnings.append(f"{entry['path']}: {entry['overlong_lines']} line(s) longer than 1 MiB skipped")
         if entry["malformed"]:
             warnings.append(f"{entry['path']}: {entry['malformed']} tagged line(s) with unreadable fields ignored")
-
-    records = builder.finish()
-    records["dask"] = dask_builder.finish()
-    profiles = [family.NAME for family in FAMILIES if _family_seen(family, records)]
-    digest = records["updates"]
-    correlation, offsets = correlate(digest.clocks)
-    values = samples(records, client_queue_samples(digest.clocks, offsets))
-    dask = None
-    if "dask" in profiles:
-        values.update(records["dask"]["samples"])
+    store = state.store
+    records, profiles, values = {}, [], {}
+    for family in FAMILIES:
+        partials = [files[file_id]["families"].get(family.NAME) for file_id in ordered]
+        records[family.NAME] = family.run(store, inputs, partials, async_level)
+        seen = family.seen(records[family.NAME], store)
+        if seen:
+            profiles.append(family.NAME)
+        values.update(family.samples(records[family.NAME], store, seen))
     metrics = summarize_all(values)
-    if "dask" in profiles:
-        dask = dask_summary(records["dask"], metrics)
-        reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
-        if reports:
-            dask["perf_report"] = perf_report.parse(reports[-1])
-            if len(reports) > 1:
-                warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
     async_info = _async_level(async_level, inputs)
+    run_info = {"inputs": inputs, "paths": paths, "warnings": warnings}
+    sections = {}
+    for family in FAMILIES:
+        if family.NAME in profiles or family.NAME == "prime-rl":
+            sections.update(family.report(records[family.NAME], metrics, run_info))
     context = {
         "samples": values,
         "metrics": metrics,
-        "records": records,
+        "families": records,
+        "records": records["prime-rl"],
         "thresholds": table,
         "async_level": async_info,
         "inputs": inputs,
-        "correlation": correlation,
+        "correlation": sections["correlation"],
         "profiles": profiles,
-        "dask": dask,
+        "dask": sections.get("dask"),
     }
-    findings = evaluate_all(context)
+    findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)
-    counts = digest.counts
-    report = Report({
+    result = Report({
         "schema_version": SCHEMA_VERSION,
         "profile": "+".join(sorted(profiles)) or None,
         "diagnosis": diagnosis,
@@ -116,51 +210,30 @@ def _analyze(paths, thresholds, async_level):
         "findings": findings,
         "inputs": inputs,
         "metrics": metrics,
-        "updates": {
-            "complete": counts["complete"],
-            "incomplete": counts["incomplete"],
-            "server_only": counts["server_only"],
-            "duplicate_trace_ids": records["duplicate_trace_ids"],
-            "by_op": dict(sorted(counts["by_op"].items())),
-        },
-        "requests": {"untraced": records["untraced"]["count"]},
-        "correlation": correlation,
+        "updates": sections.pop("updates"),
+        "requests": sections.pop("requests"),
+        "correlation": sections.pop("correlation"),
         "async_level": async_info,
         "thresholds": table,
-        "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
-        "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "slowest_updates": sections.pop("slowest_updates"),
+        "timeline": sections.pop("timeline"),
         "warnings": warnings,
     })
-    if dask is not None:
-        report["dask"] = dask
-    report.timeline = Timeline(records)
-    return report
+    result.update(sections)
+    result.timeline = Timeline(records["prime-rl"])
+    return result
+
+
+def _input(entry, async_level):
+    return {"path": entry["path"], "host": entry["host"], "manifest": entry["manifest"],
+            "async_level": async_level if async_level is not None else entry["async_level"],
+            **{key: entry[key] for key in COUNTS}, "binary": entry["binary"]}
 
 
 class Report(dict):
-    """The report.json data, and in `timeline` the source of timeline.txt's rows: read from the
-    run's store when rendered, never held (10^5 rows per GB of log)."""
+    """The report.json data, and in `timeline` the rows of timeline.txt (a Timeline)."""
 
     timeline = None
-
-
-def _route(builder, dask_builder, index):
-    """The scanner's callback: each event to its family's builder."""
-    prime_rl = builder.add
-
-    def on_event(event):
-        if event["family"] == "dask":
-            dask_builder.add(event, index)
-        else:
-            prime_rl(event)
-    return on_event
-
-
-def _family_seen(family, records):
-    """A family that recorded nothing is not the run's profile."""
-    if family.NAME == "dask":
-        return bool(records["dask"]["events"])
-    return bool(records["updates"].count or records["batches"] or records["samples"] or records["untraced"]["count"])
 
 
 def _nothing_recognised(inputs):
@@ -187,36 +260,28 @@ def _async_level(flag, inputs):
     return {"value": None, "source": "unknown"}
 
 
-def _update_row(update, inputs, offsets):
-    client = update["events"]["client.send"] or update["events"]["client.done"]
-    return {
-        "trace": update["trace"],
-        "op": update["op"],
-        "wall_ms": update["wall_ms"],
-        "queue_ms": update["queue_ms"],
-        "rpc_ms": update["rpc_ms"],
-        "client_queue_ms": client_queue_ms(update, offsets),
-        "server_queue_ms": update["server_queue_ms"],
-        "file": inputs[client["file"]]["path"] if client else None,
-        "line": client["line"] if client else None,
-    }
-
-
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
-_TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in BATCH_COLUMNS))
 
 
 class Timeline:
-    """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store."""
+    """Weight updates (at their client-side line) and generation batches (at batch.done) in
+    (file index, line) order, as (kind, row): rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS. Written
+    once to a private temporary file (10^5 rows per GB of log: never held), so the report does not
+    keep the state open."""
 
     update_columns, batch_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS
 
     def __init__(self, records):
-        self.records = records
+        self.file = tempfile.TemporaryFile(prefix="stallscope-timeline-")
+        updates = ((row[0], row[1], "update", row) for row in records["timeline_updates"])
+        batches = ((row[0], row[1], "batch", row) for row in records["batches"].rows())
+        for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
+            marshal.dump((kind, row), self.file)
 
-    def updates(self):
-        return iter(self.records["timeline_updates"])
-
-    def batches(self):
-        return map(_TIMELINE_BATCH, self.records["batches"].rows())
+    def entries(self):
+        self.file.seek(0)
+        while True:
+            try:
+                yield marshal.load(self.file)
+            except EOFError:
+                return

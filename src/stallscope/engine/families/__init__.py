@@ -1,17 +1,26 @@
 """The registry of log families. A new family is one module here, appended to FAMILIES.
 
-A family module has NAME, TAGS (byte strings whose presence makes a line a candidate), LOOKED_FOR
-(what the no-recognised-lines message names), EVENT (a compiled str pattern matching a line's first
-event and running to the end of that line: `.` stops at a newline, so the scanner runs it once over
-many lines), event(match) -> event dict | None and parse(text) -> event dict | None for one line,
-both raising base.MalformedLine for an event's shape with unreadable fields. Optional: PRESENT,
-substrings one of which a chunk of text holds whenever it holds an event (default: TAGS); the
-scanner runs the family's pattern only over chunks that have one.
+A family module brings, through one interface (docs/architecture.md, "The family interface"):
+
+- its parser: NAME, TAGS (byte strings whose presence makes a line a candidate), LOOKED_FOR (what
+  the no-recognised-lines message names), EVENT (a compiled str pattern matching a line's first
+  event and running to the end of that line: `.` stops at a newline, so the scanner runs it once
+  over many lines), event(match) -> event dict | None and parse(text) -> event dict | None for one
+  line, both raising base.MalformedLine for an event's shape with unreadable fields. Optional:
+  PRESENT, substrings one of which a chunk of text holds whenever it holds an event (default:
+  TAGS); the scanner runs the family's pattern only over chunks that have one;
+- its partial state: Partial(store, sink, file_id, data) for one file, with add(event) and dump()
+  (plain data, resumed as `data`); rows go to the store, samples to the sink;
+- its run: run(store, files, partials, async_level) -> records; seen(records, store);
+  samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
+  report sections it adds;
+- its findings: FINDINGS, modules of findings/, in tie-break order.
 """
 
 from . import dask, prime_rl
 from .base import MalformedLine
 
 FAMILIES = [prime_rl, dask]
+FINDINGS = [finding for family in FAMILIES for finding in family.FINDINGS]
 
-__all__ = ["FAMILIES", "MalformedLine"]
+__all__ = ["FAMILIES", "FINDINGS", "MalformedLine"]

@@ -1,50 +1,18 @@
-"""The registry of findings, in tie-break order (issue 2's list). A new finding is one module
-appended here: ID, and evaluate(ctx) -> finding dict | None.
+"""Findings: one module per finding id, with ID and evaluate(ctx) -> finding dict | None. A family
+lists its findings (families/__init__.py); their order is the diagnosis' tie-break order.
 
-ctx: `samples` and `metrics` (per metric name), `records`, `thresholds`, `async_level`
+ctx: `samples` and `metrics` (per metric name), `families` (each family's run records by NAME),
+`records` (the prime-rl family's), `thresholds`, `async_level`
 (`{value, source}`), `inputs` (report inputs, by file index), `correlation`, `profiles` (names of
 the log families seen) and `dask` (the report's dask section, None without Dask lines).
 """
 
-from . import (
-    aggregation_data_movement,
-    checkpoint_stall,
-    event_loop_blocked,
-    frontend_queue_saturation,
-    generation_contention,
-    incomplete_weight_updates,
-    memory_pressure,
-    no_weight_updates,
-    poor_rollout_quality,
-    slow_checkpoint_write,
-    slow_generation,
-    slow_weight_loading,
-    worker_imbalance,
-)
 from .common import SEVERITY_RANK
 
-FINDINGS = [
-    frontend_queue_saturation,
-    slow_weight_loading,
-    checkpoint_stall,
-    slow_checkpoint_write,
-    generation_contention,
-    slow_generation,
-    poor_rollout_quality,
-    no_weight_updates,
-    incomplete_weight_updates,
-    # Dask calibration (seed 004): memory first (a paused or restarted worker distorts every other
-    # figure), then data movement, which also blocks event loops.
-    memory_pressure,
-    aggregation_data_movement,
-    event_loop_blocked,
-    worker_imbalance,
-]
 
-
-def evaluate_all(ctx):
-    """The findings present, in registry order."""
-    return [result for result in (module.evaluate(ctx) for module in FINDINGS) if result is not None]
+def evaluate_all(ctx, findings):
+    """The findings present, in the order of `findings` (modules)."""
+    return [result for result in (module.evaluate(ctx) for module in findings) if result is not None]
 
 
 def diagnose(findings):
