@@ -36,7 +36,7 @@ def test_async_level_comes_from_the_manifest_unless_given():
     stale = next(f for f in report["findings"] if f["id"] == "poor_rollout_quality")
     assert stale["severity"] == "warning"  # staleness 2 > async_level 1
     relaxed = analyze([FIXTURE], async_level=2)
-    assert relaxed["async_level"]["source"] == "--async-level"
+    assert relaxed["async_level"]["source"] == "given"
     at_barrier = next(f for f in relaxed["findings"] if f["id"] == "poor_rollout_quality")
     assert at_barrier["severity"] == "info" and "async barrier" in at_barrier["summary"]
 

@@ -63,14 +63,15 @@ def test_merging_the_states_of_any_split_gives_the_one_pass_report(tmp_path_fact
     live = root / "live"  # each host's logs as they grew, its state kept beside them
     states = []
     for host in sorted({name.split("/")[0] for name in contents}):
-        names = [name for name in contents if name.startswith(host + "/")]
-        steps = max(len(cuts[index]) for index in range(len(names))) + 1
+        logs = {name: cuts[int(name.rsplit("/c", 1)[1].split(".")[0])]
+                for name in contents if name.startswith(host + "/logs/")}
+        steps = max(len(points) for points in logs.values()) + 1
         for step in range(steps):
-            grown = {}
-            for index, name in enumerate(names):
+            grown = {f"{host}/run_manifest.json": contents[f"{host}/run_manifest.json"]}
+            for name, fractions in logs.items():
                 data = contents[name]
-                points = sorted(int(cut * len(data)) for cut in cuts[index]) + [len(data)]
-                grown[name] = data if name.endswith(".json") else data[:points[min(step, len(points) - 1)]]
+                points = sorted(int(cut * len(data)) for cut in fractions) + [len(data)]
+                grown[name] = data[:points[min(step, len(points) - 1)]]
             copy_tree(grown, live)
             try:
                 resumed = comparable(analyze([live / host], state_dir=root / "state" / host))
@@ -95,3 +96,96 @@ def _relative(result, root):
     report, timeline = result
     text = json.dumps(report, sort_keys=True).replace(str(root), "ROOT")
     return json.loads(text), timeline.replace(str(root), "ROOT")
+
+
+def lines_of(count, start=0):
+    """`count` whole lines of every prime-rl kind, traces numbered from `start`."""
+    out = []
+    for n in range(start, start + count):
+        out += [f"[gen] batch.start inflight={n % 7}", f"[weights][u{n}] client.send path=/update_weights t={n}.0",
+                f"[weights][u{n}] client.done wall_ms={n % 50 + 1} rpc_ms=1", f"[gen] batch.done completions=8 dur_ms={n + 10}",
+                f"[rollout] trunc_pct={n % 9} staleness={n % 3}", "noise"]
+    return "".join(line + "\n" for line in out).encode()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.integers(1, 400), min_size=1, max_size=6),
+       change=st.sampled_from(["append", "rotate", "truncate", "replace"]))
+def test_resumed_analysis_equals_a_full_one(tmp_path_factory, pieces, change):
+    """Appended in pieces (cut anywhere, mid-line too), then rotated, truncated or replaced: each
+    resumed report equals a full analysis of the same files."""
+    root = tmp_path_factory.mktemp("incremental")
+    logs, state = root / "logs", root / "state"
+    logs.mkdir()
+    data, written = lines_of(40), 0
+    for piece in pieces:
+        written = min(len(data), written + piece)
+        (logs / "orchestrator.log").write_bytes(data[:written])
+        check_resumed(logs, state)
+    (logs / "orchestrator.log").write_bytes(data)
+    if change == "rotate":
+        (logs / "orchestrator.log").rename(logs / "orchestrator.log.1")
+        (logs / "orchestrator.log").write_bytes(lines_of(5, start=100))
+    elif change == "truncate":
+        (logs / "orchestrator.log").write_bytes(data[:len(data) // 3])
+    elif change == "replace":
+        (logs / "orchestrator.log").write_bytes(lines_of(60, start=500))
+    else:
+        with open(logs / "orchestrator.log", "ab") as handle:
+            handle.write(lines_of(3, start=900))
+    check_resumed(logs, state)
+
+
+def check_resumed(logs, state):
+    try:
+        full = comparable(analyze([logs]))
+    except Exception as error:
+        full = type(error)
+    try:
+        resumed = comparable(analyze([logs], state_dir=state))
+    except Exception as error:
+        resumed = type(error)
+    assert resumed == full
+
+
+def test_only_appended_bytes_are_read(tmp_path, monkeypatch):
+    from stallscope.engine import scan
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines_of(30))
+    analyze([logs], state_dir=tmp_path / "state")
+    read = []
+    span = scan.scan_span
+    monkeypatch.setattr("stallscope.engine.pipeline.scan_span",
+                        lambda path, on_event, families, offset, lines: read.append(offset) or span(path, on_event, families, offset, lines))
+    with open(logs / "a.log", "ab") as handle:
+        handle.write(lines_of(2, start=50))
+    report = analyze([logs], state_dir=tmp_path / "state")
+    assert read == [len(lines_of(30))]
+    assert report["updates"]["complete"] == 32
+
+
+def test_a_corrupt_or_foreign_state_is_set_aside_and_everything_read_again(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines_of(10))
+    expected = comparable(analyze([logs]))
+    for junk in (b"not a database at all", b"SQLite format 3\x00" + b"\x00" * 200):
+        state = tmp_path / "state"
+        state.mkdir(exist_ok=True)
+        (state / STATE_FILE).write_bytes(junk)
+        report = analyze([logs], state_dir=state)
+        assert any("set aside" in warning and STATE_FILE in warning for warning in report["warnings"])
+        report["warnings"] = []
+        assert comparable(report) == expected
+        assert (state / (STATE_FILE + ".rejected")).read_bytes() == junk
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    import sqlite3
+    db = sqlite3.connect(foreign / STATE_FILE)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT INTO meta VALUES ('format', 'stallscope-state'), ('version', '99')")
+    db.commit()
+    db.close()
+    report = analyze([logs], state_dir=foreign)
+    assert any("version '99'" in warning for warning in report["warnings"])

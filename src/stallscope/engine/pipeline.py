@@ -65,7 +65,7 @@ def analyze_states(state_dirs, thresholds=None, async_level=None):
             for directory in state_dirs:
                 path = os.path.join(directory, STATE_FILE)
                 if not os.path.isfile(path):
-                    raise InputError(f"{directory}: no {STATE_FILE} (made by `stallscope analyze --state`)")
+                    raise InputError(f"{directory}: no {STATE_FILE} (a saved partial state) in it")
                 try:
                     part = State.load(path)
                 except StateRejected as error:
@@ -251,7 +251,7 @@ def _nothing_recognised(inputs):
 
 def _async_level(flag, inputs):
     if flag is not None:
-        return {"value": flag, "source": "--async-level"}
+        return {"value": flag, "source": "given"}  # by the caller: the CLI's --async-level, the module's async_level
     values = sorted({entry["async_level"] for entry in inputs if entry["async_level"] is not None})
     if len(values) == 1:
         return {"value": values[0], "source": "run_manifest.json"}
