@@ -36,9 +36,13 @@ class ClockBounds:
             self.send_to_recv.setdefault(key, Samples()).append(recv.t - update.events.client_send.t)
 
 
-def correlate(clocks):
+def correlate(clocks, measured=None):
     """(the report's `correlation`, offsets) from a ClockBounds; offsets: (client host, server host)
-    -> server clock minus client clock in seconds, for the pairs whose clocks could be reconciled."""
+    -> server clock minus client clock in seconds, for the pairs whose clocks could be reconciled.
+
+    `measured`: host -> [t= to controller time (s), uncertainty (s)], from collect's clock samples
+    (collect.json): the offset of a pair the updates cannot reconcile."""
+    measured = measured or {}
     results = []
     offsets = {}
     for (client_host, server_host), (count, low, high) in sorted(clocks.pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
@@ -47,6 +51,11 @@ def correlate(clocks):
             entry.update(method="same_host", offset_s=0.0, uncertainty_s=0.0)
         elif low <= high + SLACK_S:
             entry.update(method="estimated_offset", offset_s=(low + high) / 2, uncertainty_s=max(high - low, 0.0) / 2)
+        elif client_host in measured and server_host in measured:
+            (client_to, client_error), (server_to, server_error) = measured[client_host], measured[server_host]
+            entry.update(method="measured_offset", offset_s=client_to - server_to, uncertainty_s=client_error + server_error,
+                         reason=f"no single clock offset fits all {count} updates (bounds {low:.6f}s > {high:.6f}s): "
+                                "the offset collect measured is used")
         else:
             entry.update(
                 method="not_comparable",
@@ -66,6 +75,9 @@ def correlate(clocks):
     elif any(entry["method"] == "not_comparable" for entry in results):
         method = "partial" if any(entry["offset_s"] is not None for entry in results) else "not_comparable"
         note = "client and server clocks could not be reconciled for some hosts: their client-side split is left out"
+    elif any(entry["method"] == "measured_offset" for entry in results):
+        method = "measured_offset"
+        note = "client and server on different hosts: clock offset measured at collection (collect.json) where the updates could not fix it"
     else:
         method = "estimated_offset"
         note = "client and server on different hosts: clock offset estimated from the updates (rpc inside send->done)"

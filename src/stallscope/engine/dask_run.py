@@ -15,13 +15,17 @@ SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "
 MEMORY_EVENTS = ("memory.pause", "memory.resume", "memory.unmanaged", "memory.restart")
 
 
+BARE_CLOCK = 15  # the longest bare HH:MM:SS[.ffffff]
+DAY_S = 86400
+
+
 def seconds(ts):
     """A line timestamp as seconds (since the epoch, local time; or of the day for a bare HH:MM:SS)."""
     if ts is None:
         return None
     text = ts.replace("T", " ").replace(",", ".")
     try:
-        if len(text) <= 15:  # HH:MM:SS[.fff]
+        if len(text) <= BARE_CLOCK:  # HH:MM:SS[.fff]
             clock = datetime.strptime(text, "%H:%M:%S.%f" if "." in text else "%H:%M:%S")
             return clock.hour * 3600 + clock.minute * 60 + clock.second + clock.microsecond / 1e6
         return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f" if "." in text else "%Y-%m-%d %H:%M:%S").timestamp()
@@ -42,10 +46,14 @@ class DaskPartial:
         self.event_loop = data.get("event_loop", {})  # component -> {"warnings": count, "max_s": longest}
         self.first, self.last = data.get("span", (None, None))
         self.events = data.get("events", 0)
+        # A bare HH:MM:SS clock: its last reading, and the midnights it passed in this file (a
+        # process's log is in time order, so a reading half a day earlier is the next day's).
+        self.clock, self.days = data.get("clock", (None, 0))
 
     def dump(self):
         return {"trials": self.trials, "workers": self.workers, "memory": self.memory, "restarted": self.restarted,
-                "event_loop": self.event_loop, "span": (self.first, self.last), "events": self.events}
+                "event_loop": self.event_loop, "span": (self.first, self.last), "events": self.events,
+                "clock": (self.clock, self.days)}
 
     def add(self, event):
         self.events += 1
@@ -78,6 +86,11 @@ class DaskPartial:
         worker["sims" if kind == "sim" else "aggs"] += 1
         worker["busy_ms"] += duration
         end = seconds(event["ts"])
+        if end is not None and len(event["ts"]) <= BARE_CLOCK:
+            if self.clock is not None and end < self.clock - DAY_S / 2:
+                self.days += 1
+            self.clock = end
+            end += self.days * DAY_S
         if end is not None:
             start = end - duration / 1000.0
             self.first = start if self.first is None else min(self.first, start)

@@ -104,9 +104,10 @@ def read(state, paths, warnings):
     pending = []
     for (file_id, log_file), manifest in zip(state.match(log_files), manifests):
         if file_id is None:
-            file_id = state.add_file(new_file(log_file.path, None, None, None))
+            file_id = state.add_file(new_file(log_file.path))
         entry = state.files[file_id]
-        entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"])
+        entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"],
+                     clock=manifest["clock"])
         if entry["fingerprint"] is not None and entry["fingerprint"][0] == "compressed":
             continue  # a compressed file matched: read whole before, unchanged since
         sink = SampleSink(state.store, file_id)
@@ -176,7 +177,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
     records, profiles, values = {}, [], {}
     for family in FAMILIES:
         partials = [files[file_id]["families"].get(family.NAME) for file_id in ordered]
-        records[family.NAME] = family.run(store, inputs, partials, async_level)
+        records[family.NAME] = family.run(store, inputs, partials, _clocks(files, ordered))
         seen = family.seen(records[family.NAME], store)
         if seen:
             profiles.append(family.NAME)
@@ -222,6 +223,11 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
     result.update(sections)
     result.timeline = Timeline(records["prime-rl"])
     return result
+
+
+def _clocks(files, ordered):
+    """host -> the host's clock as collect measured it (manifests.resolve), where known."""
+    return {files[file_id]["host"]: files[file_id]["clock"] for file_id in ordered if files[file_id]["clock"]}
 
 
 def _input(entry, async_level):

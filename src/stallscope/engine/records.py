@@ -145,11 +145,11 @@ class Batches:
         return ((rank, line, *values) for _, _, rank, line, values in self.store.by_position("batches"))
 
 
-def records(store, files, partials, async_level):
+def records(store, files, partials):
     """The run's prime-rl records from the files' partial states.
 
     `files`: per report position, `{"host", "async_level"}`; `partials`: per report position, the
-    file's dumped PrimeRlPartial (or None); `async_level`: the run's override, or None.
+    file's dumped PrimeRlPartial (or None).
     """
     untraced_per_second = {}  # host -> second -> requests
     for entry, partial in zip(files, partials):
@@ -164,18 +164,18 @@ def records(store, files, partials, async_level):
         "timeline_updates": timeline,
         "duplicate_trace_ids": duplicates,
         "batches": Batches(store, sum(partial["batches"] for partial in partials if partial)),
-        "staleness_excess": _staleness_excess(store, files, async_level),
+        "staleness_excess": _staleness_excess(store, files),
         "untraced": {"count": sum(partial["untraced"] for partial in partials if partial),
                      "per_second": untraced_per_second},
         "server_events": sum(partial["server_events"] for partial in partials if partial),
     }
 
 
-def _staleness_excess(store, files, async_level):
+def _staleness_excess(store, files):
     """staleness - async_level of each rollout of a file whose async_level is known."""
     excess = Samples()
-    for file, values in store.samples("staleness"):
-        level = async_level if async_level is not None else files[file]["async_level"]
+    for rank, values in store.samples("staleness"):
+        level = files[rank]["async_level"]
         if level is not None:
             excess.extend(value - level for value in values)
             excess.spill()

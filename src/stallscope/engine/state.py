@@ -26,7 +26,7 @@ FORMAT = "stallscope-state"
 VERSION = "1"
 STATE_FILE = "state.sqlite"
 FINGERPRINT_BYTES = 4096
-FILE_KEYS = ("path", "host", "async_level", "manifest", "offset", "lines", "bytes", "recognised", "malformed",
+FILE_KEYS = ("path", "host", "async_level", "manifest", "clock", "offset", "lines", "bytes", "recognised", "malformed",
              "overlong_lines", "binary", "fingerprint", "families")
 
 
@@ -34,8 +34,8 @@ class StateRejected(EngineError):
     """A state file that cannot be used (the message says why); the logs are read from the start."""
 
 
-def new_file(path, host, async_level, manifest):
-    return {"path": path, "host": host, "async_level": async_level, "manifest": manifest, "offset": 0, "lines": 0,
+def new_file(path):
+    return {"path": path, "host": None, "async_level": None, "manifest": None, "clock": None, "offset": 0, "lines": 0,
             "bytes": 0, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False, "fingerprint": None,
             "families": {}}
 

@@ -59,9 +59,10 @@ class RunStore:
         self.db.execute("INSERT INTO samples VALUES (?, ?, ?)", (file, metric, values.tobytes()))
 
     def samples(self, metric):
-        """(file, array of doubles) for each block of `metric`'s samples."""
-        for file, data in self.db.execute("SELECT file, data FROM samples WHERE metric = ? ORDER BY rowid", (metric,)):
-            yield file, array("d", data)
+        """(rank, array of doubles) for each block of `metric`'s samples, in (rank, written) order."""
+        for rank, data in self.db.execute("SELECT k.rank, s.data FROM samples s JOIN ranks k ON s.file = k.file "
+                                          "WHERE s.metric = ? ORDER BY k.rank, s.rowid", (metric,)):
+            yield rank, array("d", data)
 
     def samples_of(self, metric):
         """Every file's samples of `metric` as one Samples (spilled to disk past its bound)."""

@@ -11,7 +11,7 @@ A family module brings, through one interface (docs/architecture.md, "The family
   TAGS); the scanner runs the family's pattern only over chunks that have one;
 - its partial state: Partial(store, sink, file_id, data) for one file, with add(event) and dump()
   (plain data, resumed as `data`); rows go to the store, samples to the sink;
-- its run: run(store, files, partials, async_level) -> records; seen(records, store);
+- its run: run(store, inputs, partials, clocks) -> records; seen(records, store);
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
   report sections it adds;
 - its findings: FINDINGS, modules of findings/, in tie-break order.

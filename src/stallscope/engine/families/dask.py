@@ -92,7 +92,7 @@ Partial = dask_run.DaskPartial
 FINDINGS = [memory_pressure, aggregation_data_movement, event_loop_blocked, worker_imbalance]
 
 
-def run(store, files, partials, async_level):
+def run(store, files, partials, clocks):
     return dask_run.records(files, partials)
 
 

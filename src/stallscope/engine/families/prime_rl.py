@@ -116,10 +116,10 @@ FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, sl
             slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
 
 
-def run(store, files, partials, async_level):
+def run(store, files, partials, clocks):
     """The run's records: the join, the batches, and the correlation of the hosts' clocks."""
-    records = run_records.records(store, files, partials, async_level)
-    records["correlation"], records["offsets"] = correlate(records["updates"].clocks)
+    records = run_records.records(store, files, partials)
+    records["correlation"], records["offsets"] = correlate(records["updates"].clocks, clocks)
     return records
 
 

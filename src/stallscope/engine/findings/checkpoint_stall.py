@@ -8,7 +8,7 @@ ID = "checkpoint_stall"
 
 def evaluate(ctx):
     thresholds = ctx["thresholds"]
-    severity, evidence = judge(ctx["samples"]["wait_ms"], thresholds["wait_ms"])
+    severity, evidence = judge(ctx, "wait_ms", thresholds["wait_ms"])
     if severity == "ok":
         return None
     write = ctx["metrics"]["write_ms"]

@@ -1,14 +1,14 @@
 """What the finding modules share: judging a metric's tail against a threshold row, formatting."""
 
-from ..stats import summarize
 from ..thresholds import classify
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
 
 
-def judge(values, row):
-    """(severity, evidence): the p95 of `values` against `row`, with the share past each threshold."""
-    stats = summarize(values)
+def judge(ctx, name, row):
+    """(severity, evidence): metric `name`'s p95 (from the metrics stage's statistics) against `row`,
+    with the share of its samples past each threshold."""
+    values, stats = ctx["samples"][name], ctx["metrics"][name]
     count = stats["count"]
     at_warning = sum(1 for value in values if value >= row["warning"])
     over_critical = sum(1 for value in values if value > row["critical"])

@@ -6,8 +6,7 @@ ID = "frontend_queue_saturation"
 
 
 def evaluate(ctx):
-    values = ctx["samples"]["queue_ms"]
-    severity, evidence = judge(values, ctx["thresholds"]["queue_ms"])
+    severity, evidence = judge(ctx, "queue_ms", ctx["thresholds"]["queue_ms"])
     if severity == "ok":
         return None
     metrics = ctx["metrics"]

@@ -8,7 +8,7 @@ ID = "generation_contention"
 
 
 def evaluate(ctx):
-    severity, evidence = judge(ctx["samples"]["gen_dur_ms.during_updates"], ctx["thresholds"]["gen_dur_ms"])
+    severity, evidence = judge(ctx, "gen_dur_ms.during_updates", ctx["thresholds"]["gen_dur_ms"])
     if severity == "ok":
         return None
     between = ctx["metrics"]["gen_dur_ms.between_updates"]

@@ -6,7 +6,7 @@ ID = "slow_generation"
 
 
 def evaluate(ctx):
-    severity, evidence = judge(ctx["samples"]["gen_dur_ms.between_updates"], ctx["thresholds"]["gen_dur_ms"])
+    severity, evidence = judge(ctx, "gen_dur_ms.between_updates", ctx["thresholds"]["gen_dur_ms"])
     if severity == "ok":
         return None
     evidence["inflight_p50"] = ctx["metrics"]["inflight"]["p50"]
