@@ -1,4 +1,4 @@
-"""Times `stallscope analyze` against `grep -c '\\['` and the seed's grep/awk pipeline on one log.
+"""Times `stallscope analyze` against `grep -c '\\['` and a grep/awk pipeline (seed_pipeline.sh) on one log.
 
     python bench/run.py --size-mb 1100 --repeat 3 [--work /tmp/stallscope-bench]
 

@@ -22,7 +22,7 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 COMPONENT_KEYS = {"name", "group", "start_order", "command", "chdir", "environment", "secrets",
-                  "listen", "health", "log", "stop", "service"}
+                  "listen", "health", "log", "stop", "service", "requires_gpu"}
 DEFAULT_STOP = {"signals": ["INT", "TERM", "KILL"], "timeout": 10}
 DEFAULT_HEALTH = {"status": 200, "timeout": 60}
 
@@ -54,6 +54,15 @@ def _render(value, context, where):
         raise ProfileError(f"{where}: {error}") from None
 
 
+def _typed_like(default, value):
+    """An override given as text (`-e name=value` gives text) takes the type of a plain integer
+    default when it reads as one, so that async_level stays an int in the manifest."""
+    if (isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str)
+            and re.fullmatch(r"-?\d+", value.strip())):
+        return int(value)
+    return value
+
+
 def _require(condition, message):
     if not condition:
         raise ProfileError(message)
@@ -83,17 +92,23 @@ def _check_profile(profile):
         for env_name in list(component.get("environment", {})) + list(component.get("secrets", [])):
             _require(ENV_NAME.match(env_name) is not None,
                      f"{where}: environment variable name {env_name!r} is invalid")
+        _require(not (component.get("requires_gpu") and component.get("listen")),
+                 f"{where}: a requires_gpu component cannot listen (it may run on no host)")
         clients = component.get("listen", {}).get("clients", [])
         _require(set(clients) <= names,
                  f"{where}: listen.clients names unknown components {sorted(set(clients) - names)}")
     return name
 
 
-def _placement(components, groups, addresses, profile_name):
-    """Component name -> its hosts: the members of its group that take part (have an address)."""
+def _placement(components, groups, addresses, profile_name, gpu_hosts):
+    """Component name -> its hosts: the members of its group that take part (have an address); for
+    a requires_gpu component, those of them with a GPU (possibly none)."""
     hosts = {}
     for component in components:
         members = [h for h in groups.get(component["group"], []) if h in addresses]
+        if component.get("requires_gpu"):
+            hosts[component["name"]] = [h for h in members if h in gpu_hosts]
+            continue
         _require(members, f"profile {profile_name}: component {component['name']} runs on the hosts "
                           f"of group '{component['group']}', which has none in the inventory "
                           f"(or none in this play)")
@@ -101,24 +116,25 @@ def _placement(components, groups, addresses, profile_name):
     return hosts
 
 
-def launch_plan(profile, host, groups, addresses, run, controller=None, overrides=None):
+def launch_plan(profile, host, groups, addresses, run, controller=None, overrides=None, environment=None,
+                gpu_hosts=()):
     """The profile resolved for one host: see launch_plan.yml and docs/profiles.md."""
     profile_name = _check_profile(profile)
     components = sorted(profile["components"], key=lambda c: c.get("start_order", 0))
-    hosts = _placement(components, groups, addresses, profile_name)
+    hosts = _placement(components, groups, addresses, profile_name, set(gpu_hosts or ()))
     context = {"run": dict(run), "controller": dict(controller or {}),
                "host": {"name": host, "address": addresses.get(host)},
                "component_hosts": {name: list(members) for name, members in hosts.items()}}
     defaults = dict(profile.get("vars") or {})
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(defaults))
-    _require(not unknown, f"launch_profile_vars: {unknown} are not variables of profile "
-                          f"{profile_name} (it has {sorted(defaults)})")
+    _require(not unknown, f"launch_profile_vars (or stallscope_profile_var_*): {unknown} are not "
+                          f"variables of profile {profile_name} (it has {sorted(defaults)})")
     reserved = sorted(set(defaults) & {"run", "controller", "host", "component", "component_hosts", "endpoints"})
     _require(not reserved, f"profile {profile_name}: vars may not be named {reserved}")
     # In order, so that a variable can use the ones above it (overridden or not).
     for key, value in defaults.items():
-        context[key] = overrides[key] if key in overrides else _render(
+        context[key] = _typed_like(value, overrides[key]) if key in overrides else _render(
             value, context, f"profile {profile_name}: vars.{key}")
 
     # Where each listening component binds and how every host reaches it: loopback when all of its
@@ -152,7 +168,7 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         if health:
             health = dict(DEFAULT_HEALTH, **_render(health, local, where + ".health"))
         stop = dict(DEFAULT_STOP, **_render(component.get("stop") or {}, local, where + ".stop"))
-        environment = _render(component.get("environment") or {}, local, where + ".environment")
+        component_environment = _render(component.get("environment") or {}, local, where + ".environment")
         resolved.append({
             "name": name,
             "group": component["group"],
@@ -160,11 +176,13 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
             "here": here,
             "command": _render(component["command"], local, where + ".command").strip(),
             "chdir": _render(component.get("chdir") or run["dir"], local, where + ".chdir"),
-            "environment": {key: str(value) for key, value in environment.items()},
+            # The role's base environment (PATH with uv), under the component's own entries.
+            "environment": {key: str(value) for key, value in dict(environment or {}, **component_environment).items()},
             "secrets": list(component.get("secrets") or []),
             # A service runs until it is stopped; the others are jobs, and the run is over when
             # every job has ended.
             "service": bool(component.get("service", False)),
+            "requires_gpu": bool(component.get("requires_gpu", False)),
             "listen": own or None,
             "health": health or None,
             "log": "logs/" + (component.get("log") or name + ".log"),
@@ -178,8 +196,11 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         "order": [c["name"] for c in resolved],
         "components": resolved,
         "here": [c["name"] for c in resolved if c["here"]],
+        # requires_gpu components of this host's groups that do not run here: it has no GPU.
+        "no_gpu_here": [c["name"] for c in components if c.get("requires_gpu") and host not in hosts[c["name"]]
+                        and host in groups.get(c["group"], [])],
         "ports": sorted({e["port"] for e in endpoints.values() if e["host"] == host}),
-        "groups": {c["group"]: c["hosts"] for c in resolved},
+        "groups": {c["group"]: c["hosts"] for c in resolved if not c["requires_gpu"]},
         "config": analysis,
     }
 

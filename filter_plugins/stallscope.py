@@ -75,6 +75,25 @@ def finding_line(finding, style="text"):
     return f"{severity_badge(finding['severity'], style)} {finding['summary']}"
 
 
+MASK = "********"
+
+
+def mask_secrets(lines, secrets):
+    """Lines with every occurrence of each (non-empty) secret value replaced by ********; longer
+    values first, so that a secret containing another is masked whole."""
+    if isinstance(lines, str) or not isinstance(lines, (list, tuple)):
+        raise AnsibleFilterError(f"mask_secrets needs a list of lines, got {type(lines).__name__}")
+    values = secrets.values() if isinstance(secrets, dict) else secrets
+    values = sorted({str(value) for value in values if value not in (None, "")}, key=len, reverse=True)
+    masked = []
+    for line in lines:
+        line = str(line)
+        for value in values:
+            line = line.replace(value, MASK)
+        masked.append(line)
+    return masked
+
+
 class FilterModule:
     """stallscope's filters."""
 
@@ -84,4 +103,5 @@ class FilterModule:
             "percentile": percentile,
             "severity_badge": severity_badge,
             "finding_line": finding_line,
+            "mask_secrets": mask_secrets,
         }

@@ -38,7 +38,8 @@ options:
   thresholds:
     description:
       - Overrides of the threshold table, shaped like the engine's default table (metric name to
-        warning/critical limits). Expected ranges depend on model size.
+        warning/critical limits, and C(success_criteria) for the compare criteria and the warm-up
+        steps of the run-level throughput). Expected ranges depend on model size.
     type: dict
   async_level:
     description:

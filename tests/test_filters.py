@@ -83,3 +83,12 @@ def test_finding_line():
     assert filters.finding_line(finding, "emoji").startswith("\U0001F7E1 ")
     with pytest.raises(AnsibleFilterError, match="severity and summary"):
         filters.finding_line({"id": "x"})
+
+
+def test_mask_secrets_masks_every_occurrence_longest_first():
+    lines = ["token hf_abc and hf_abcdef", "nothing here", "hf_abcdef"]
+    assert filters.mask_secrets(lines, {"A": "hf_abc", "B": "hf_abcdef", "EMPTY": ""}) == [
+        "token ******** and ********", "nothing here", "********"]
+    assert filters.mask_secrets(["x"], []) == ["x"]
+    with pytest.raises(AnsibleFilterError, match="needs a list of lines"):
+        filters.mask_secrets("hf_abc", ["hf_abc"])

@@ -99,8 +99,31 @@ def test_prime_rl_commands_secrets_and_async_flag():
     assert orchestrator["secrets"] == ["HF_TOKEN", "WANDB_API_KEY", "VLLM_API_KEY"]
     assert components["inference"]["health"]["timeout"] == 900
     assert components["inference"]["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
-    without_flag = by_name(plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""}))
-    assert "async" not in without_flag["orchestrator"]["command"]
+    resolved = plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""})
+    assert "async" not in by_name(resolved)["orchestrator"]["command"]
+    # The orchestrator reads its config file's value: the manifest must not claim the variable's.
+    assert resolved["config"] == {"async_level": None}
+    assert plan("prime_rl", "h3", THREE_HOSTS)["config"] == {"async_level": 2}
+
+
+def test_prime_rl_gives_each_gpu_component_its_devices_and_the_orchestrator_none():
+    components = by_name(plan("prime_rl", "h1", ONE_HOST))
+    assert {name: c["environment"]["CUDA_VISIBLE_DEVICES"] for name, c in components.items()} == {
+        "inference": "0", "trainer": "1", "orchestrator": ""}
+    components = by_name(plan("prime_rl", "h1", ONE_HOST, {"orchestrator_gpu_ids": "2"}))
+    assert components["orchestrator"]["environment"]["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_base_environment_goes_under_each_components_own_and_text_overrides_take_int_type():
+    resolved = launch_plan.launch_plan(profile("simrl"), "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER,
+                                       {"async_level": "3", "admin_client": "7"},
+                                       environment={"PATH": "/home/u/.local/bin:/usr/bin",
+                                                    "PYTHONUNBUFFERED": "0"})
+    trainer = by_name(resolved)["trainer"]["environment"]
+    assert trainer == {"PATH": "/home/u/.local/bin:/usr/bin", "PYTHONUNBUFFERED": "1",
+                       "PYTHONPATH": "/src/stallscope/src"}
+    assert resolved["config"]["async_level"] == 3          # an int default: "3" is 3
+    assert resolved["config"]["admin_client"] == "7"       # a text default stays text
 
 
 @pytest.mark.parametrize("change, message", [
@@ -131,3 +154,23 @@ def test_templates_are_sandboxed():
     broken["components"][0]["command"] = "{{ run.__class__.__mro__ }}"
     with pytest.raises(launch_plan.ProfileError):
         launch_plan.launch_plan(broken, "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER)
+
+
+def test_a_requires_gpu_component_runs_only_where_there_is_a_gpu():
+    with_sampler = profile("prime_rl")
+    with_sampler["components"].append({"name": "gpu_sampler", "group": "all", "start_order": 0,
+                                       "service": True, "requires_gpu": True, "command": "nvidia-smi"})
+    groups = dict(THREE_HOSTS, all=["h1", "h2", "h3"])
+
+    def on(host):
+        return launch_plan.launch_plan(with_sampler, host, groups, ADDRESSES, run(), CONTROLLER,
+                                       gpu_hosts=["h1", "h2"])
+    assert on("h1")["order"][0] == "gpu_sampler"
+    assert on("h1")["here"] == ["gpu_sampler", "inference"] and on("h1")["no_gpu_here"] == []
+    assert on("h3")["here"] == ["orchestrator"] and on("h3")["no_gpu_here"] == ["gpu_sampler"]
+    assert "all" not in on("h1")["groups"]
+    nowhere = launch_plan.launch_plan(with_sampler, "h1", groups, ADDRESSES, run(), CONTROLLER)
+    assert by_name(nowhere)["gpu_sampler"]["hosts"] == [] and nowhere["no_gpu_here"] == ["gpu_sampler"]
+    with_sampler["components"][-1]["listen"] = {"port": 9400}
+    with pytest.raises(launch_plan.ProfileError, match="a requires_gpu component cannot listen"):
+        on("h1")

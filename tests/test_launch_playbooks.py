@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from stallscope.sim.runner import free_port
 ansible_runner = pytest.importorskip("ansible_runner")
 
 REPO = Path(__file__).resolve().parents[1]
+FAKE_NVIDIA_SMI = REPO / "tests" / "fixtures" / "nvidia-smi"
 SECRET = "tok-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
 
 pytestmark = [pytest.mark.slow,
@@ -114,6 +116,7 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     assert manifest["config"] == {"steps": 2}
     assert manifest["components"][2]["secrets"] == ["STALLSCOPE_TEST_TOKEN"]
     assert "attach -t stallscope-first_run" in output
+    assert "gpu_sampler: not started on localhost: no GPU found there (gpu_facts)" in output
     assert os.readlink(controller.runs / "latest") == "first.run"
     recorded = json.loads((controller.runs / "first.run" / "launch" / "localhost.json").read_text())
     assert recorded == manifest
@@ -151,6 +154,92 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     runner, output = controller.play("launch.yml", run_id="second")
     assert runner.rc == 0, output[-3000:]
     assert os.readlink(controller.runs / "latest") == "second"
+
+
+def test_one_profile_variable_from_the_command_line_keeps_the_inventorys_others(controller):
+    """`-e stallscope_profile_var_steps=3` (text, as -e name=value gives it) sets steps alone: the
+    inventory's stallscope_profile_vars (its port) stay, and the manifest records the int."""
+    port = free_port()
+    inventory = yaml.safe_load(controller.inventory.read_text())
+    inventory["all"]["vars"] = {"stallscope_profile_vars": {"port": port, "steps": 5}}
+    controller.inventory.write_text(yaml.safe_dump(inventory))
+    runner, output = controller.play("launch.yml", run_id="composed", stallscope_profile_var_steps="3")
+    assert runner.rc == 0, output[-3000:]
+    manifest = json.loads((controller.run_root / "composed" / "run_manifest.json").read_text())
+    assert manifest["config"] == {"steps": 3}
+    components = {c["name"]: c for c in manifest["components"]}
+    assert f" {port}" in components["inference"]["command"]
+    assert components["trainer"]["command"].startswith("for i in $(seq 3);")
+    # Every window starts with the uv directory first on PATH (absolute).
+    assert components["trainer"]["environment"]["PATH"].startswith(f"{Path.home()}/.local/bin:")
+    assert (controller.run_root / "composed" / "logs" / "trainer.log").read_text() == "step 1\nstep 2\nstep 3\n"
+    runner, output = controller.play("stop_experiment.yml", run_id="composed")
+    assert runner.rc == 0, output[-3000:]
+
+    runner, output = controller.play("launch.yml", run_id="typo", stallscope_profile_var_stpes="3")
+    assert runner.rc != 0
+    assert "['stpes'] are not variables of profile crashy" in " ".join(output.split()), output[-3000:]
+
+
+def test_status_shows_an_ended_components_last_lines_masked_and_a_wait_times_out(controller):
+    runner, output = controller.play("launch.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
+    logs = controller.run_root / "tails" / "logs"
+    for _ in range(300):
+        if (logs / "trainer.exit").exists():
+            break
+        time.sleep(0.1)
+    # As if the process had printed its token on its way out.
+    with open(logs / "trainer.log", "a") as log:
+        log.writelines(f"extra {n}\n" for n in range(1, 25))
+        log.write(f"extra 25 token {SECRET}\n")
+    runner, output = controller.play("status.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
+    shown = output[output.index("trainer: last lines of its log:"):]
+    assert "extra 6\n" in shown and "extra 25 token ********" in shown, output[-3000:]
+    assert "step 2" not in shown and "extra 5\n" not in shown      # the last 20 lines only
+    assert "inference: last lines" not in output                      # alive: no tail
+    assert SECRET not in json.dumps(list(runner.events))
+
+    # The orchestrator is a job that never ends: the wait gives up after wait_timeout, naming it.
+    runner, output = controller.play("status.yml", run_id="tails", wait=True, wait_timeout=3)
+    assert runner.rc != 0
+    assert "orchestrator still running after 3 s: wait longer with -e wait_timeout=SECONDS" in " ".join(output.split())
+    runner, output = controller.play("stop_experiment.yml", run_id="tails")
+    assert runner.rc == 0, output[-3000:]
+
+
+def test_gpu_sampler_runs_where_there_is_a_gpu_and_status_shows_its_latest_sample(controller, tmp_path):
+    """A host with two A100s (nvidia-smi replaying recorded output: there is no GPU here)."""
+    fake = tmp_path / "fake-gpu"
+    fake.mkdir()
+    (fake / "nvidia-smi").symlink_to(FAKE_NVIDIA_SMI / "fake-nvidia-smi")
+    (fake / "fixture").symlink_to(FAKE_NVIDIA_SMI / "a100x2")
+    controller.env["PATH"] = f"{fake}:{os.environ['PATH']}"
+    runner, output = controller.play("launch.yml", run_id="gpus", launch_gpu_sampler_interval_s=1)
+    assert runner.rc == 0, output[-3000:]
+    manifest = json.loads((controller.run_root / "gpus" / "run_manifest.json").read_text())
+    assert [c["name"] for c in manifest["components"]] == ["gpu_sampler", "inference", "trainer", "orchestrator"]
+    assert manifest["gpu"]["gpu_count"] == 2
+    log = controller.run_root / "gpus" / "logs" / "gpu_sampler.log"
+    for _ in range(300):
+        if log.exists() and log.read_text().count("\n") >= 7:   # the header and three rounds
+            break
+        time.sleep(0.1)
+    lines = log.read_text().splitlines()
+    assert lines[0] == ("timestamp, index, utilization.gpu [%], memory.used [MiB], memory.total [MiB], "
+                        "power.draw [W]")
+    assert lines[1] == "2026/05/09 07:35:25.118, 0, 97, 70143, 81920, 312.47"
+
+    runner, output = controller.play("status.yml", run_id="gpus")
+    assert runner.rc == 0, output[-3000:]
+    assert ("gpu_sampler at 2026/05/09 07:35:30.126: GPU 0 12 % busy, 70143/81920 MiB, 98.33 W; "
+            "GPU 1 0 % busy, 4/81920 MiB, 60.87 W") in " ".join(output.split()), output[-3000:]
+    assert "gpu_sampler: alive, pid" in output
+
+    runner, output = controller.play("stop_experiment.yml", run_id="gpus")
+    assert runner.rc == 0, output[-3000:]
+    assert "gpu_sampler: stopped by SIGINT" in output
 
 
 def test_replace_running_stops_the_other_run_first(controller):

@@ -1,8 +1,10 @@
 """`stallscope analyze PATH...`, `stallscope merge STATE_DIR...` and `stallscope compare BEFORE AFTER`.
 
-Exit status: 0 report written (whatever the diagnosis); 2 usage error or unreadable input;
-3 inputs readable but no recognised line. Errors are one line on stderr, never a traceback
-(`--debug` re-raises).
+Exit status (docs/analysis.md): 0 report written (whatever the diagnosis, unless a gate option
+says otherwise); 2 usage error or unreadable input; 3 inputs readable but no recognised line;
+4 `analyze --fail-on LEVEL` and the diagnosis is at least that severe; 5 `compare
+--fail-on-regression` and the verdict is fail; 6 `compare --fail-on-regression` and the verdict is
+inconclusive or incomplete. Errors are one line on stderr, never a traceback (`--debug` re-raises).
 """
 
 import argparse
@@ -16,7 +18,11 @@ from .engine import analyze, analyze_states, write_outputs
 from .engine.compare import compare, compare_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
-from .engine.thresholds import merge_thresholds
+from .engine.thresholds import LEVELS, merge_thresholds
+
+EXIT_SEVERITY = 4  # analyze --fail-on: the diagnosis reached the level
+EXIT_REGRESSION = 5  # compare --fail-on-regression: verdict fail
+EXIT_NOT_JUDGED = 6  # compare --fail-on-regression: verdict inconclusive or incomplete
 
 
 def main(argv=None):
@@ -34,7 +40,7 @@ def main(argv=None):
 def _parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="re-raise errors with a traceback")
-    common.add_argument("--thresholds", metavar="FILE.yml", help="YAML overriding threshold rows, e.g. queue_ms: {warning: 200}")
+    common.add_argument("--thresholds", metavar="FILE.yml", help="YAML overriding threshold rows and success criteria, e.g. queue_ms: {warning: 200}")
     common.add_argument("--async-level", type=_non_negative, metavar="N", help="the run's async_level (overrides run_manifest.json)")
 
     parser = argparse.ArgumentParser(prog="stallscope", description="Find where a distributed ML pipeline stalls.")
@@ -62,6 +68,9 @@ def _parser():
     compare_cmd.add_argument("before", metavar="BEFORE")
     compare_cmd.add_argument("after", metavar="AFTER")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
+    compare_cmd.add_argument("--fail-on-regression", action="store_true",
+                             help=f"exit {EXIT_REGRESSION} when the verdict is fail, {EXIT_NOT_JUDGED} when it is "
+                                  "inconclusive or incomplete")
     compare_cmd.set_defaults(handler=_compare)
     return parser
 
@@ -70,6 +79,9 @@ _OUTPUT_FLAGS = (
     ("--out", {"metavar": "DIR", "help": "output directory (default ./analysis_<UTC timestamp>/)"}),
     ("--json", {"action": "store_true", "help": "also print report.json to stdout"}),
     ("--force", {"action": "store_true", "help": "write into a non-empty --out directory"}),
+    ("--fail-on", {"choices": LEVELS, "metavar": "LEVEL",
+                   "help": f"exit {EXIT_SEVERITY} when the diagnosis is at least this severe (warning or critical); "
+                           "the report is written either way"}),
 )
 
 
@@ -117,6 +129,8 @@ def _write(args, report, out_dir):
         if top is not None:
             print(top["summary"])
         print(f"report: {summary}")
+    if args.fail_on is not None and report["severity"] in LEVELS[LEVELS.index(args.fail_on):]:
+        return EXIT_SEVERITY
     return 0
 
 
@@ -124,11 +138,13 @@ def _compare(args):
     thresholds = _thresholds(args.thresholds)
     before = load_report(args.before, thresholds, args.async_level)
     after = load_report(args.after, thresholds, args.async_level)
-    result = compare(before, after)
+    result = compare(before, after, thresholds)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
         sys.stdout.write(compare_markdown(result, args.before, args.after))
+    if args.fail_on_regression and result["verdict"] != "pass":
+        return EXIT_REGRESSION if result["verdict"] == "fail" else EXIT_NOT_JUDGED
     return 0
 
 

@@ -10,13 +10,15 @@ from tests.engine.seedlog import SEED, render, write_log
 OUTPUT_FILES = {
     "SUMMARY.md", "report.json", "queue_ms_stats.txt", "rpc_ms_stats.txt", "ckpt_wait_stats.txt",
     "ckpt_write_stats.txt", "gen_batch_stats.txt", "rollout_stats.txt", "slowest_updates.txt", "timeline.txt",
+    "per_step.txt",
 }
 
 
 @pytest.fixture
 def queue_run(tmp_path):
     logs = tmp_path / "logs"
-    write_log(logs / "orchestrator.log", SEED["gen_normal"][:1] + SEED["weights_frontend_queue"][::4] + SEED["gen_normal"][1:])
+    write_log(logs / "orchestrator.log",
+              SEED["startup_reload"] + SEED["gen_normal"][:1] + SEED["weights_frontend_queue"][::4] + SEED["gen_normal"][1:])
     write_log(logs / "inference.log", SEED["weights_frontend_queue"][1:4], prefix="loguru")
     return logs
 
@@ -29,7 +31,8 @@ def test_writes_every_output_file_and_names_the_diagnosis(stallscope, queue_run,
     summary = (tmp_path / "out" / "SUMMARY.md").read_text()
     assert summary.index("Diagnosis: `frontend_queue_saturation`") < summary.index("## Key metrics")
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["metrics"]["queue_ms"]["p50"] == pytest.approx(30333.4)
+    assert report["metrics"]["queue_ms"]["max"] == pytest.approx(30333.4)
+    assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000"]
     slowest = (tmp_path / "out" / "slowest_updates.txt").read_text().splitlines()
     assert slowest[2].startswith("def456") and "31555.4" in slowest[2]
     timeline = (tmp_path / "out" / "timeline.txt").read_text()
@@ -87,6 +90,10 @@ def test_async_level_flag(stallscope, tmp_path):
         ("queue_ms: [1, 2]\n", "queue_ms: expected a mapping"),
         ("queue_ms: {warning: 1\n", "not valid YAML"),
         ("- 1\n", "expected a mapping of metric names"),
+        ("success_criteria: {queue_ms_p95_below: -1}\n", "success_criteria.queue_ms_p95_below: must be above 0"),
+        ("success_criteria: [300]\n", "success_criteria: expected a mapping"),
+        ("warmup_updates: -1\n", "warmup_updates: expected a whole number >= 0"),
+        ("gpu_idle_util_pct: {warning: 5}\n", "gpu_idle_util_pct: expected a whole number >= 0"),
     ],
 )
 def test_bad_thresholds_file_is_one_line_naming_file_and_key(stallscope, queue_run, tmp_path, text, message):
@@ -106,6 +113,34 @@ def test_thresholds_file_overrides_the_table(stallscope, queue_run, tmp_path):
     assert report["thresholds"]["queue_ms"] == {"warning": 40000, "critical": 60000}
     assert report["thresholds"]["gen_dur_ms"] == {"warning": 5000, "critical": 50000}
     assert (report["diagnosis"], report["severity"]) == ("healthy", "ok")  # 30 s of queue is now tolerated
+
+
+# --- the CI gate -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "code"), [(None, 0), ("critical", 4), ("warning", 4)])
+def test_fail_on_exits_4_when_the_diagnosis_reaches_the_level(stallscope, queue_run, tmp_path, level, code):
+    result = stallscope("analyze", queue_run, "--out", tmp_path / "out", *(["--fail-on", level] if level else []))
+    assert result.code == code, result.err
+    assert (tmp_path / "out" / "SUMMARY.md").is_file()  # the report is written either way
+    assert result.out.startswith("diagnosis: frontend_queue_saturation (critical)")
+
+
+def test_fail_on_critical_passes_a_warning(stallscope, queue_run, tmp_path):
+    thresholds = tmp_path / "limits.yml"
+    thresholds.write_text("queue_ms: {warning: 1000, critical: 40000}\n")
+    args = ("analyze", queue_run, "--thresholds", thresholds, "--fail-on")
+    assert stallscope(*args, "critical", "--out", tmp_path / "a").code == 0
+    assert stallscope(*args, "warning", "--out", tmp_path / "b").code == 4
+    assert stallscope(*args, "severe", "--out", tmp_path / "c").code == 2
+
+
+def test_thresholds_file_sets_the_warmup(stallscope, queue_run, tmp_path):
+    thresholds = tmp_path / "limits.yml"
+    thresholds.write_text("warmup_updates: 2\n")
+    report = json.loads(stallscope("analyze", queue_run, "--out", tmp_path / "out", "--thresholds", thresholds, "--json").out)
+    assert report["thresholds"]["warmup_updates"] == 2
+    assert [row["trace"] for row in report["warmup"]["excluded"]] == ["aaa000", "def456"]
+    assert report["diagnosis"] == "healthy"  # nothing left to judge
 
 
 # --- the bad-input suite ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from stallscope.sim.runner import free_port
 SRC = Path(__file__).resolve().parents[2] / "src"
 PRELOAD = "stallscope.sim.calibration.worker_logging"
 
-# Seed 004's lines, exactly (docs/dask.md), after the worker log format's prefix.
+# The calibration's lines, exactly (docs/dask.md), after the worker log format's prefix.
 PREFIX = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO stallscope\.calibration: "
 SIM_LINE = re.compile(PREFIX + r"SIM_TIMING: param_id=(?P<param_id>[0-9a-f]{8}) seed=(?P<seed>\d+) "
                       r"duration_ms=(?P<duration_ms>\d+\.\d) worker=(?P<worker>tcp://[\d.]+:\d+)$", re.M)

@@ -1,5 +1,5 @@
 """The calibration workload on a real local Dask cluster (scheduler and worker processes on
-loopback): the seed's lines from measured work, the variants, the performance report, and the
+loopback): the lines of docs/dask.md from measured work, the variants, the performance report, and the
 engine's reading of them."""
 
 import subprocess

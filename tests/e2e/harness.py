@@ -74,6 +74,22 @@ def build_wheelhouse(extras: tuple[str, ...] = ("sim",)) -> Path:
     return wheelhouse
 
 
+def build_uv_wheelhouse() -> Path:
+    """The uv wheel of the version this interpreter's uv is (the one that makes the test's uv.lock),
+    for the provision role on hosts without an index; the directory molecule's provision scenario
+    uses too."""
+    version = subprocess.run([str(Path(sys.executable).parent / "uv"), "--version"], check=True,
+                             capture_output=True, text=True).stdout.split()[1]
+    wheelhouse = WHEELHOUSES / "uv-wheelhouse"
+    if not list(wheelhouse.glob(f"uv-{version}-*.whl")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--only-binary=:all:", "--dest", str(wheelhouse), f"uv=={version}"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"pip download of uv=={version} failed: {proc.stderr.strip()[-800:]}")
+    return wheelhouse
+
+
 def make_bare_repo(parent: Path) -> Path:
     """A bare clone of the code under test (the working tree's tracked files, committed or not) with
     it on branch main, for the checkout role to clone over file://."""
@@ -141,6 +157,7 @@ class Deployment:
     repo_url: str
     wheelhouse: Path
     profile_vars: dict = field(default_factory=dict)
+    tmux_socket: str = TMUX_SOCKET                     # the tmux server the runs use on the hosts
     plays: int = 0
     run_ids: list[str] = field(default_factory=list)   # every run id launched, for the teardown
     stopped: set[str] = field(default_factory=set)     # run ids stop_experiment.yml has stopped
@@ -170,7 +187,7 @@ class Deployment:
             "hosts": hosts,
             "vars": {**base,
                      "stallscope_runs_dir": str(self.runs_dir),
-                     "launch_tmux_socket_name": TMUX_SOCKET,
+                     "launch_tmux_socket_name": self.tmux_socket,
                      # provision checks the packages and lays out the run root; uv is for prime-rl,
                      # and the open-files drop-in would be a file in this machine's /etc.
                      "provision_install_uv": False,
@@ -227,7 +244,7 @@ class Deployment:
                     log.warning("stop of %s failed: %s", run_id, result.summary())
         real_hosts = [host for host in self.hosts if host in self.host_set.hosts]
         for host in real_hosts:
-            self.remote(host).run(f"tmux -L {TMUX_SOCKET} kill-server")
+            self.remote(host).run(f"tmux -L {self.tmux_socket} kill-server")
         deadline = time.monotonic() + 10
         while True:
             leftovers = [f"{host.name}: {process.pid} {process.args}" for host in real_hosts

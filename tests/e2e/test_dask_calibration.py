@@ -1,4 +1,4 @@
-"""Issue 4's done-when, through the real playbooks on three sshd test hosts: a scheduler host and two
+"""The Dask calibration end to end, through the real playbooks on three sshd test hosts: a scheduler host and two
 worker hosts (`dask_scheduler`, `dask_workers`), each with a venv the checkout role installs offline
 from a wheelhouse. run_experiment.yml starts the scheduler, `dask worker` on both worker hosts and
 the calibration job; collect_and_analyze.yml brings the logs and the performance report home and
@@ -143,7 +143,7 @@ def test_multi_target_variant_is_compared_with_the_per_target_one(experiments, p
                               timeout=60)
     assert compared.returncode == 0, compared.stderr
     table = compared.stdout
-    assert "## A/B (seed 004 section 5D)" in table
+    assert "## A/B (docs/dask.md)" in table
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:5]]
             for line in table.splitlines() if line.startswith("| ") and line.count("|") == 5}
     assert rows["trials per minute"][:2] == [f"{per_target['dask']['trials_per_min']:.4g}",

@@ -1,10 +1,16 @@
-"""Seed 002's example lines, and writing them as real log files with real prefixes.
+"""Example lines of every event (docs/instrumenting.md), and writing them as real log files with real prefixes.
 
-The examples are copied from seed 002 (LOG_PATTERNS.md); the annotations there ("[~11ms gap]")
-are not part of the lines and are left out.
+The weight-update examples are the three signatures of docs/analysis.md: a fast update, a
+front-end queue and a slow engine.
 """
 
 SEED = {
+    # prime-rl resets the server to its base weights when the orchestrator starts: a cold load, slow
+    # enough to be critical for reload_weights, and a warm-up update that is reported, not judged.
+    "startup_reload": [
+        "[weights][aaa000] client.send url=http://192.168.1.100:8000 path=/reload_weights t=1200.000100",
+        "[weights][aaa000] client.done wall_ms=2410.3 rpc_ms=2400.1 queue_ms=10.2",
+    ],
     "weights_normal": [
         "[weights][abc123] client.send url=http://192.168.1.100:8000 path=/models/.../step_42 t=1234.567890",
         "[weights][abc123] server.recv path=/update_weights t=1234.567901",

@@ -148,7 +148,7 @@ def test_outputs_and_compare_show_the_seed_5d_figures(tmp_path):
     cli = subprocess.run([sys.executable, "-m", "stallscope", "compare", str(tmp_path / "before.json"),
                           str(tmp_path / "multi-target")], capture_output=True, text=True,
                          env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")})
-    assert cli.returncode == 0 and "## A/B (seed 004 section 5D)" in cli.stdout
+    assert cli.returncode == 0 and "## A/B (docs/dask.md)" in cli.stdout
 
 
 @pytest.mark.parametrize("colour", ["", "\x1b[32m"])

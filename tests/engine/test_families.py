@@ -1,4 +1,4 @@
-"""The prime-rl family: every line shape of seed 002, tolerance, mentions and malformed lines."""
+"""The prime-rl family: every line shape of docs/instrumenting.md, tolerance, mentions and malformed lines."""
 
 import pytest
 
@@ -39,7 +39,7 @@ def test_optional_t_on_gen_and_ckpt_lines_and_line_timestamp():
 @pytest.mark.parametrize(
     "line",
     [
-        "the [weights] tag is documented in seed 002",
+        "the [weights] tag is documented in docs/instrumenting.md",
         "[weights] client.send without a trace id",
         "[gen] batch.skipped reason=none",
         "[rollout] nothing to report",

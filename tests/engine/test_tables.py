@@ -25,7 +25,7 @@ def test_merge_rejects_non_numbers(override):
 
 @pytest.mark.parametrize(("value", "severity"), [(99.9, "ok"), (100, "warning"), (1000, "warning"), (1000.1, "critical")])
 def test_classify_follows_the_seed_table_bounds(value, severity):
-    # seed 002: good < 100 ms, warning 100-1000 ms, critical > 1000 ms
+    # docs/analysis.md: good < 100 ms, warning 100-1000 ms, critical > 1000 ms
     assert classify(value, DEFAULT_THRESHOLDS["queue_ms"]) == severity
 
 

@@ -1,4 +1,4 @@
-"""The seed's signatures, reproduced by real `stallscope-sim all` runs (started concurrently).
+"""The findings' signatures (docs/analysis.md), reproduced by real `stallscope-sim all` runs (started concurrently).
 
 The mechanism: with the shared client, update_weights waits for a connection of the pool the
 streams hold; the dedicated admin client has its own connection.
@@ -14,6 +14,7 @@ import pytest
 
 from .simproc import LINE_PREFIX, sim_command, sim_env
 from stallscope.engine import analyze
+from stallscope.engine.compare import compare
 
 from .simreport import diagnose, tagged, update_records
 
@@ -55,11 +56,12 @@ def finish(base: Path, name: str, proc: subprocess.Popen) -> Run:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
     base = tmp_path_factory.mktemp("scenarios")
-    # The dedicated client's tens of milliseconds are judged against a 100 ms limit: it runs alone,
-    # so that five other stacks on two cores do not add their scheduling delays. The rest run
-    # concurrently.
-    results = {"dedicated": finish(base, "dedicated", start(base, "dedicated"))}
-    procs = {name: start(base, name) for name in SCENARIOS if name != "dedicated"}
+    # The dedicated client's tens of milliseconds are judged against a 100 ms limit, and the shared
+    # and dedicated runs' throughputs against each other: each runs alone, so that other stacks on
+    # two cores do not add their scheduling delays to one side. The rest run concurrently.
+    alone = ("dedicated", "shared")
+    results = {name: finish(base, name, start(base, name)) for name in alone}
+    procs = {name: start(base, name) for name in SCENARIOS if name not in alone}
     results.update({name: finish(base, name, proc) for name, proc in procs.items()})
     return results
 
@@ -95,6 +97,38 @@ def test_dedicated_client_is_healthy_under_the_same_load(runs):
     assert shared.metrics["queue_ms"]["p50"] >= 20 * dedicated.metrics["queue_ms"]["p50"]
 
 
+def steady_state_from_the_log(run: Run) -> tuple[float, float]:
+    """(completions, seconds) after the first step, read from the orchestrator's lines directly."""
+    log = run.dir / "logs" / "orchestrator.log"
+    done_t = tagged(log, "[gen] batch.done", "t")
+    completions = tagged(log, "[gen] batch.done", "completions")
+    return sum(completions[1:]), done_t[-1] - done_t[0]
+
+
+def test_dedicated_client_passes_compare_with_throughput_not_worse(runs):
+    shared, dedicated = finished(runs["shared"]), finished(runs["dedicated"])
+    result = compare(analyze([str(shared.dir)]), analyze([str(dedicated.dir)]))
+    queue, throughput = result["criteria"]
+    assert (result["verdict"], queue["result"], throughput["result"]) == ("pass", "pass", "pass"), result["criteria"]
+    # The figures are the logs' wall time: completions after the warm-up step over the seconds
+    # from its end to the last batch's end.
+    for side, run in (("before", shared), ("after", dedicated)):
+        completions, seconds = steady_state_from_the_log(run)
+        assert throughput[side] == pytest.approx(completions / seconds)
+        assert throughput["step_time_s"][side] == pytest.approx(seconds / (LOAD[1] - 1))
+    # Generation really got faster: the shared run's steps wait for their updates.
+    assert throughput["after"] > throughput["before"]
+
+
+def test_slowed_engine_fails_the_throughput_criterion(runs):
+    dedicated, slowed = finished(runs["dedicated"]), finished(runs["slow_engine"])
+    throughput = compare(analyze([str(dedicated.dir)]), analyze([str(slowed.dir)]))["criteria"][1]
+    assert throughput["result"] == "fail", throughput
+    # The injected engine time is in the slowed run's steady state: its steps 3 and 4 load weights
+    # (async_level 2) for 5.5 s each before collecting their batch.
+    assert steady_state_from_the_log(slowed)[1] >= 2 * 5.5
+
+
 def test_slow_engine_is_slow_weight_loading(runs):
     diagnosis = diagnose(finished(runs["slow_engine"]).dir)
     assert diagnosis.primary == "slow_weight_loading" and diagnosis.findings == {"slow_weight_loading"}
@@ -104,7 +138,7 @@ def test_slow_engine_is_slow_weight_loading(runs):
 def test_slow_checkpoint_write_stalls_the_orchestrator(runs):
     diagnosis = diagnose(finished(runs["checkpoint_stall"]).dir)
     assert diagnosis.primary == "checkpoint_stall"
-    # The seed's signature: the orchestrator waits, and the trainer's slow write is the cause.
+    # checkpoint_stall's signature: the orchestrator waits, and the trainer's slow write is the cause.
     assert diagnosis.findings == {"checkpoint_stall", "slow_checkpoint_write"}
     assert diagnosis.metrics["write_ms"]["min"] >= 2500  # the injected slow storage is inside write_ms
 
@@ -129,7 +163,7 @@ def test_weight_load_during_a_batch_is_generation_contention(runs):
     report = analyze([str(run.dir)])
     diagnosis = diagnose(run.dir)
     # The engine's 3 s load is the cause (slow_weight_loading, the reload's 3 s is critical); the
-    # batches it paused are the seed's spike during weight update.
+    # batches it paused are generation_contention's spike.
     assert diagnosis.primary == "slow_weight_loading"
     assert {"slow_weight_loading", "generation_contention"} <= diagnosis.findings
     during, between = diagnosis.metrics["gen_dur_ms.during_updates"], diagnosis.metrics["gen_dur_ms.between_updates"]

@@ -29,7 +29,7 @@ def test_the_diagnosis_is_the_one_the_logs_signature_implies():
     data = report()
     assert data["diagnosis"] == "frontend_queue_saturation" and data["severity"] == "critical"
     (finding,) = [f for f in data["findings"] if f["id"] == "frontend_queue_saturation"]
-    # Seed 002's signature: updates queue for seconds before the server runs them, the RPC is fast.
+    # frontend_queue_saturation's signature: updates queue for seconds before the server runs them, the RPC is fast.
     assert finding["evidence"]["p95"] > finding["evidence"]["critical_threshold"] == 1000.0
     assert finding["evidence"]["rpc_ms_p95"] < 2000.0
 

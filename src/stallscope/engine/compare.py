@@ -1,19 +1,19 @@
-"""Comparing two analyses (before / after a change) against seed 001's success criteria."""
+"""Comparing two analyses (before / after a change) against the success criteria of docs/analysis.md."""
 
 import json
 import os
 
 from .errors import InputError
 from .pipeline import SCHEMA_VERSION, analyze
-from .thresholds import DEFAULT_THRESHOLDS, SUCCESS_CRITERIA
+from .thresholds import CRITERIA_KEY, merge_thresholds
 
 COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
-            "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "gen_completions_per_s", "inflight",
+            "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight",
             "trunc_pct", "staleness", "untraced_requests_per_s")
 DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                  "event_loop_unresponsive_s")
 SHOWN = ("mean", "p50", "p95")
-# Seed 004 section 5D's A/B figures: (label, where in the report: dask section key or metric.stat).
+# The A/B figures of docs/dask.md: (label, where in the report: dask section key or metric.stat).
 DASK_FIGURES = (
     ("trials per minute", "trials_per_min"),
     ("trials", "trials"),
@@ -44,12 +44,24 @@ def load_report(path, thresholds=None, async_level=None):
     return analyze([path], thresholds=thresholds, async_level=async_level)
 
 
-def compare(before, after):
+# The verdict: the first of these that some criterion gave, else `pass`.
+VERDICT_ORDER = (("fail", "fail"), ("inconclusive", "inconclusive"), ("not measured", "incomplete"))
+# Run-level throughput figures shown side by side (report `throughput` keys).
+THROUGHPUT_FIGURES = (("completions/s", "completions_per_s"), ("tokens/s", "tokens_per_s"),
+                      ("step time (s)", "step_time_s"), ("steady-state steps", "steps"),
+                      ("steady-state span (s)", "span_s"))
+
+
+def compare(before, after, thresholds=None):
     """Per metric mean/p50/p95 before and after, with the change, and the verdict.
 
-    Two Dask calibration reports (both with a `dask` section) are compared on seed 004's A/B
-    figures (`dask`) and judged on trials per minute and the split-aggregation rate instead.
+    `thresholds`: a thresholds override (plain data, as for analyze()) whose `success_criteria`
+    and rows the criteria use. Two Dask calibration reports (both with a `dask` section) are
+    compared on docs/dask.md's A/B figures (`dask`) and judged on trials per minute and the
+    split-aggregation rate instead.
     """
+    table = merge_thresholds(thresholds)
+    criteria_table = table[CRITERIA_KEY]
     dask = "dask" in before and "dask" in after
     metrics = {}
     for name in DASK_COMPARED if dask else COMPARED:
@@ -60,11 +72,11 @@ def compare(before, after):
         row["change"] = {key: _change(row["before"][key], row["after"][key]) for key in SHOWN}
         metrics[name] = row
     if dask:
-        criteria = [_trials_criterion(before, after), _split_criterion(after)]
+        criteria = [_trials_criterion(before, after, criteria_table), _split_criterion(after, table)]
     else:
-        criteria = [_queue_criterion(after), _throughput_criterion(before, after)]
+        criteria = [_queue_criterion(after, criteria_table), _throughput_criterion(before, after, criteria_table)]
     outcomes = {criterion["result"] for criterion in criteria}
-    verdict = "fail" if "fail" in outcomes else "pass" if outcomes == {"pass"} else "incomplete"
+    verdict = next((verdict for result, verdict in VERDICT_ORDER if result in outcomes), "pass")
     result = {
         "before": {"diagnosis": before.get("diagnosis"), "severity": before.get("severity")},
         "after": {"diagnosis": after.get("diagnosis"), "severity": after.get("severity")},
@@ -72,6 +84,10 @@ def compare(before, after):
         "criteria": criteria,
         "verdict": verdict,
     }
+    if not dask:
+        result["throughput"] = [dict(figure=label, before=_throughput(before, key), after=_throughput(after, key),
+                                     change=_change(_throughput(before, key), _throughput(after, key)))
+                                for label, key in THROUGHPUT_FIGURES]
     if dask:
         result["dask"] = [dict(figure=label, before=_figure(before, where), after=_figure(after, where),
                                change=_change(_figure(before, where), _figure(after, where)))
@@ -91,8 +107,12 @@ def _figure(report, where):
     return report["dask"].get(where)
 
 
-def _trials_criterion(before, after):
-    tolerance = SUCCESS_CRITERIA["trials_per_min_tolerance"]
+def _throughput(report, key):
+    return (report.get("throughput") or {}).get(key)
+
+
+def _trials_criterion(before, after, criteria):
+    tolerance = criteria["trials_per_min_tolerance"]
     old, new = before["dask"].get("trials_per_min"), after["dask"].get("trials_per_min")
     criterion = {"name": f"trials per minute not worse (after >= {1 - tolerance:.0%} of before)", "before": old,
                  "after": new}
@@ -101,8 +121,8 @@ def _trials_criterion(before, after):
     return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
 
 
-def _split_criterion(after):
-    limit = (after.get("thresholds") or DEFAULT_THRESHOLDS).get("split_agg_pct", DEFAULT_THRESHOLDS["split_agg_pct"])["warning"]
+def _split_criterion(after, table):
+    limit = table["split_agg_pct"]["warning"]
     split = after["dask"].get("split_agg_pct")
     criterion = {"name": f"split-aggregation rate < {limit:g}% (after)", "after": split}
     if split is None:
@@ -121,8 +141,8 @@ def _change(old, new):
     return {"delta": new - old, "percent": (new - old) / old * 100.0 if old else None}
 
 
-def _queue_criterion(after):
-    limit = SUCCESS_CRITERIA["queue_ms_p95_below"]
+def _queue_criterion(after, criteria):
+    limit = criteria["queue_ms_p95_below"]
     p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
     criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95}
     if p95 is None:
@@ -130,18 +150,48 @@ def _queue_criterion(after):
     return dict(criterion, result="pass" if p95 < limit else "fail")
 
 
-def _throughput_criterion(before, after):
-    tolerance = SUCCESS_CRITERIA["gen_throughput_tolerance"]
-    old = (before["metrics"].get("gen_completions_per_s") or {}).get("mean")
-    new = (after["metrics"].get("gen_completions_per_s") or {}).get("mean")
+def _throughput_criterion(before, after, criteria):
+    """The success criterion "no regression in generation throughput", judged on run-level throughput
+    (throughput.py): completions/s, and tokens/s when both runs carry tokens, after >= before *
+    (1 - tolerance). Inconclusive when a run is too short or the runs' batch sizes or warm-ups
+    differ."""
+    tolerance = criteria["gen_throughput_tolerance"]
+    old, new = before.get("throughput"), after.get("throughput")
     criterion = {
-        "name": f"generation throughput not worse (mean completions/s after >= {1 - tolerance:.0%} of before)",
-        "before": old,
-        "after": new,
+        "name": f"generation throughput not worse (run-level completions/s after >= {1 - tolerance:.0%} of before)",
+        "before": (old or {}).get("completions_per_s"),
+        "after": (new or {}).get("completions_per_s"),
+        "step_time_s": {"before": (old or {}).get("step_time_s"), "after": (new or {}).get("step_time_s")},
     }
-    if old is None or new is None:
-        return dict(criterion, result="not measured")
-    return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
+    for side, section in (("before", old), ("after", new)):
+        if section is None:
+            return dict(criterion, result="not measured",
+                        reason=f"{side}: the report has no run-level throughput (made by an older stallscope): analyse its logs again")
+        if section["reason"] is not None:
+            return dict(criterion, result="not measured", reason=f"{side}: {section['reason']}")
+    for side, section in (("before", old), ("after", new)):
+        if section["steps"] < criteria["min_steps"]:
+            return dict(criterion, result="inconclusive",
+                        reason=f"{side}: {section['steps']} steady-state step(s), fewer than min_steps {criteria['min_steps']}")
+    if old["batch_sizes"] != new["batch_sizes"]:
+        return dict(criterion, result="inconclusive",
+                    reason=f"batch sizes differ ({_sizes(old)} before, {_sizes(new)} after): equal work per step is needed")
+    if old["warmup_steps"] != new["warmup_steps"]:
+        return dict(criterion, result="inconclusive",
+                    reason=f"analysed with different warm-ups ({old['warmup_steps']} and {new['warmup_steps']} steps): "
+                           "analyse both with the same thresholds")
+    judged = [("completions/s", "completions_per_s")]
+    if old["tokens_per_s"] is not None and new["tokens_per_s"] is not None:
+        criterion["tokens_per_s"] = {"before": old["tokens_per_s"], "after": new["tokens_per_s"]}
+        judged.append(("tokens/s", "tokens_per_s"))
+    worse = [label for label, key in judged if new[key] < old[key] * (1 - tolerance)]
+    if worse:
+        return dict(criterion, result="fail", reason=f"{' and '.join(worse)} below {1 - tolerance:.0%} of before")
+    return dict(criterion, result="pass")
+
+
+def _sizes(section):
+    return "/".join(f"{size:g}" for size in section["batch_sizes"]) or "unknown"
 
 
 def compare_markdown(result, before_name, after_name):
@@ -149,17 +199,35 @@ def compare_markdown(result, before_name, after_name):
     out.append(f"**Verdict: {result['verdict']}**")
     out.append("")
     for criterion in result["criteria"]:
-        values = ", ".join(f"{side} {_fmt(criterion[side])}" for side in ("before", "after") if side in criterion)
-        out.append(f"- {criterion['result']}: {criterion['name']} ({values})")
+        values = ", ".join(f"{side} {_figure_text(criterion[side])}" for side in ("before", "after") if side in criterion)
+        for label, key, unit in (("tokens/s", "tokens_per_s", ""), ("step time", "step_time_s", " s")):
+            if key in criterion:
+                values += (f"; {label} {_figure_text(criterion[key]['before'])}{unit} -> "
+                           f"{_figure_text(criterion[key]['after'])}{unit}")
+        reason = f": {criterion['reason']}" if criterion.get("reason") else ""
+        out.append(f"- {criterion['result']}: {criterion['name']} ({values}){reason}")
     out += [
         "",
         f"Diagnosis before: `{result['before']['diagnosis']}` ({result['before']['severity']}); "
         f"after: `{result['after']['diagnosis']}` ({result['after']['severity']})",
         "",
     ]
+    if "throughput" in result:
+        out += [
+            "## Run-level throughput (steady state, warm-up excluded)",
+            "",
+            f"| figure | {before_name} | {after_name} | change |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for row in result["throughput"]:
+            if row["before"] is None and row["after"] is None:
+                continue
+            out.append(f"| {row['figure']} | {_figure_text(row['before'])} | {_figure_text(row['after'])} | "
+                       f"{_delta(row['change'])} |")
+        out += ["", "## Metrics", ""]
     if "dask" in result:
         out += [
-            "## A/B (seed 004 section 5D)",
+            "## A/B (docs/dask.md)",
             "",
             f"| figure | {before_name} | {after_name} | change |",
             "| --- | ---: | ---: | ---: |",

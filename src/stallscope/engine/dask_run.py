@@ -1,9 +1,9 @@
-"""Dask calibration records: seed 004's events collected per run, and the run's figures.
+"""Dask calibration records: the events of docs/dask.md collected per run, and the run's figures.
 
 Figures (docs/dask.md): sim and agg durations and payloads as samples; trials, the span of the run
 from the lines' own timestamps and trials per minute; the split-aggregation rate (of the trials with
-two or more targets, the share whose aggregations ran on different workers, as the seed's upstream
-analysis script); the agg/sim median ratio; per-worker task counts and busy time; and the counts of
+two or more targets, the share whose aggregations ran on different workers, as the workload's own
+analysis script does); the agg/sim median ratio; per-worker task counts and busy time; and the counts of
 distributed's memory, event-loop and GC messages per host.
 """
 

@@ -1,6 +1,6 @@
 """Everything the report needs from all weight updates, gathered in one pass as the join builds them.
 
-The join (records.RecordBuilder) hands each update to an UpdateDigest the moment it is built, so the
+The join (records.records) hands each update to an UpdateDigest the moment it is built, so the
 counts, the update metrics' samples, the slowest and the incomplete updates and the correlation's
 clock bounds are gathered without reading the updates back from the store (each such pass cost
 ~0.35 s per GB of log, measured). Only the timeline reads the stored updates again.
@@ -21,7 +21,8 @@ SLOWEST = 10
 
 
 class UpdateDigest:
-    def __init__(self):
+    def __init__(self, warmup=None):
+        self.warmup = warmup  # a warmup.Warmup offered every update, or None
         self.count = 0
         self.counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
         self.samples = {name: Samples() for name in SAMPLED}
@@ -56,6 +57,8 @@ class UpdateDigest:
                 heapq.heapreplace(self._slowest, (key, update))
         if update.incomplete:
             self._incomplete.append((first_position, update))
+        if self.warmup is not None:
+            self.warmup.offer(update, first_position)
         self.clocks.add(update)
 
     def slowest(self):

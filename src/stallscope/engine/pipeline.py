@@ -8,19 +8,21 @@ pass, resumed, or merged from several.
 
 import heapq
 import marshal
+import operator
 import os
 import sqlite3
 import tempfile
 from contextlib import contextmanager
 
 from .errors import EngineError, InputError, NoRecognisedLines
-from .families import FAMILIES, FINDINGS
+from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
 from .findings import diagnose, evaluate_all
 from .gc_pause import gc_paused
 from .inputs import discover
 from .manifests import resolve
 from .metrics import summarize_all
-from .records import TIMELINE_UPDATE_COLUMNS
+from .stats import summarize
+from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS
 from .samples import SPILL_EVERY
 from .scan import scan_span, scan_tail
 from .state import STATE_FILE, State, StateRejected, fingerprint, new_file
@@ -108,9 +110,17 @@ def read(state, paths, warnings):
         entry = state.files[file_id]
         entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"],
                      clock=manifest["clock"])
-        if entry["fingerprint"] is not None and entry["fingerprint"][0] == "compressed":
-            continue  # a compressed file matched: read whole before, unchanged since
+        if entry["fingerprint"] is not None and entry["fingerprint"][0] in ("compressed", "sampler"):
+            continue  # matched: read whole before, unchanged since
         sink = SampleSink(state.store, file_id)
+        sampler = next((family for family in SAMPLERS if family.sniff(log_file.path)), None)
+        if sampler is not None:  # a tool's own output: read whole, never resumed
+            partial = sampler.Partial(state.store, sink, file_id)
+            _add_counts(entry, sampler.scan(log_file.path, partial.add))
+            entry.update(offset=entry["bytes"], lines=entry["lines"], families={sampler.NAME: partial.dump()},
+                         fingerprint=["sampler", *fingerprint(log_file.path, entry["bytes"])[1:]])
+            sink.spill(1)
+            continue
         partials = [family.Partial(state.store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
         on_event = _route(partials, sink)
         span = scan_span(log_file.path, on_event, FAMILIES, entry["offset"], entry["lines"])
@@ -174,23 +184,28 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         if entry["malformed"]:
             warnings.append(f"{entry['path']}: {entry['malformed']} tagged line(s) with unreadable fields ignored")
     store = state.store
-    records, profiles, values = {}, [], {}
-    for family in FAMILIES:
+    records, seen, values = {}, [], {}
+    settings = {"clocks": _clocks(files, ordered), "thresholds": table}
+    for family in RUNS:
         partials = [files[file_id]["families"].get(family.NAME) for file_id in ordered]
-        records[family.NAME] = family.run(store, inputs, partials, _clocks(files, ordered))
-        seen = family.seen(records[family.NAME], store)
-        if seen:
-            profiles.append(family.NAME)
-        values.update(family.samples(records[family.NAME], store, seen))
+        records[family.NAME] = family.run(store, inputs, partials, settings)
+        if family.seen(records[family.NAME], store):
+            seen.append(family.NAME)
+        values.update(family.samples(records[family.NAME], store, family.NAME in seen))
+    # The run's profile: the line families seen (a sampler's output goes with any of them).
+    profiles = [family.NAME for family in FAMILIES if family.NAME in seen]
     metrics = summarize_all(values)
+    judged = prime_rl.judged(records[prime_rl.NAME], values)
+    judged_metrics = {name: metrics[name] if judged[name] is values[name] else summarize(judged[name]) for name in judged}
     async_info = _async_level(async_level, inputs)
-    run_info = {"inputs": inputs, "paths": paths, "warnings": warnings}
+    run_info = {"inputs": inputs, "paths": paths, "warnings": warnings, "thresholds": table}
     sections = {}
-    for family in FAMILIES:
-        if family.NAME in profiles or family.NAME == "prime-rl":
+    for family in RUNS:
+        if family.NAME in seen or family is prime_rl:  # the weight-update sections are always there
             sections.update(family.report(records[family.NAME], metrics, run_info))
     context = {
-        "samples": values,
+        "samples": judged,  # the findings judge the updates after the warm-up
+        "judged_metrics": judged_metrics,
         "metrics": metrics,
         "families": records,
         "records": records["prime-rl"],
@@ -200,6 +215,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         "correlation": sections["correlation"],
         "profiles": profiles,
         "dask": sections.get("dask"),
+        "gpu": sections.get("gpu"),
     }
     findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)
@@ -218,6 +234,9 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         "thresholds": table,
         "slowest_updates": sections.pop("slowest_updates"),
         "timeline": sections.pop("timeline"),
+        "throughput": sections.pop("throughput"),
+        "warmup": sections.pop("warmup"),
+        "per_step": sections.pop("per_step"),
         "warnings": warnings,
     })
     result.update(sections)
@@ -245,7 +264,7 @@ class Report(dict):
 def _nothing_recognised(inputs):
     lines = sum(entry["lines"] for entry in inputs)
     names = ", ".join(entry["path"] for entry in inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
-    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES)
+    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES + SAMPLERS)
     malformed = sum(entry["malformed"] for entry in inputs)
     if malformed:
         message += f"; {malformed} tagged line(s) had unreadable fields"
@@ -267,6 +286,7 @@ def _async_level(flag, inputs):
 
 
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
+_TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in BATCH_COLUMNS))
 
 
 class Timeline:
@@ -280,14 +300,21 @@ class Timeline:
     def __init__(self, records):
         self.file = tempfile.TemporaryFile(prefix="stallscope-timeline-")
         updates = ((row[0], row[1], "update", row) for row in records["timeline_updates"])
-        batches = ((row[0], row[1], "batch", row) for row in records["batches"].rows())
+        batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in records["batches"].rows())
         for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
             marshal.dump((kind, row), self.file)
 
+    def updates(self):
+        """The update rows alone, in (file, line) order."""
+        return (row for kind, row in self.entries() if kind == "update")
+
     def entries(self):
-        self.file.seek(0)
+        position = 0  # its own: two readers may be open at once (timeline.txt, per_step.txt)
         while True:
+            self.file.seek(position)
             try:
-                yield marshal.load(self.file)
+                entry = marshal.load(self.file)
             except EOFError:
                 return
+            position = self.file.tell()
+            yield entry

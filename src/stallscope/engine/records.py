@@ -16,6 +16,9 @@ from collections import deque, namedtuple
 from itertools import groupby
 
 from .digest import UpdateDigest
+# The orchestrator's waits are rows of the `waits` table (start and end line timestamps), for the
+# GPU samples taken during them (gpu_run.py).
+from .gpu_run import CHECKPOINT_WAIT, WEIGHT_UPDATE, moment
 from .samples import Samples
 from .store import FLUSH_ROWS
 
@@ -25,7 +28,11 @@ SERVER_PHASES = ("server.recv", "rpc.start", "rpc.done")
 UNTRACED = "-"
 # The metrics this family's samples feed (sampled per file as read).
 SAMPLED = ("write_ms", "wait_ms", "gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates",
-           "inflight", "gen_completions_per_s", "trunc_pct", "staleness")
+           "inflight", "trunc_pct", "staleness")
+# Client-side traces kept per file, in line order, for the warm-up (its count is a report-time
+# setting: warmup.py); a warm-up of more updates than this counts only these.
+WARMUP_KEPT = 64
+
 
 # An update's five events, each a Mark or None.
 Phases = namedtuple("Phases", ("client_send", "server_recv", "rpc_start", "rpc_done", "client_done"))
@@ -37,8 +44,8 @@ Update = namedtuple("Update", ("trace", "op", "events", "client_host", "server_h
                                "complete", "incomplete", "later_done_in_file", "server_queue_ms"))
 
 # A generation batch as read back (a dict with these keys; file: its position in the report's inputs).
-BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
-                "updates")
+BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
+                "inflight_done", "target_batch", "updates")
 # What the timeline shows of an update, at its client-side line (client.send, else client.done).
 TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
 
@@ -52,7 +59,7 @@ class PrimeRlPartial:
         self.file = file
         data = data or {}
         self.active = dict.fromkeys(data.get("active", ()))  # traces sent and not done, in send order
-        # Batches started and not done: (start line, inflight), and the updates in flight meanwhile.
+        # Batches started and not done: (start line, inflight, target_batch), and the updates in flight meanwhile.
         self.open_batches = deque((tuple(start), dict.fromkeys(updates)) for start, updates in data.get("open", ()))
         self.last_done_line = data.get("last_done_line", 0)
         self.untraced = data.get("untraced", 0)
@@ -60,32 +67,51 @@ class PrimeRlPartial:
         self.server_events = data.get("server_events", 0)
         self.batches = data.get("batches", 0)
         self.weight_events = data.get("weight_events", 0)
+        self.first_clients = data.get("first_clients", [])  # the first client-side traces, in line order
+        self.open_waits = data.get("open_waits", {})  # "ckpt" or a trace -> the line timestamp it began at
 
     def dump(self):
         return {"active": list(self.active), "open": [(start, list(updates)) for start, updates in self.open_batches],
                 "last_done_line": self.last_done_line, "untraced": self.untraced,
                 "untraced_per_second": self.untraced_per_second, "server_events": self.server_events,
-                "batches": self.batches, "weight_events": self.weight_events}
+                "batches": self.batches, "weight_events": self.weight_events, "first_clients": self.first_clients,
+                "open_waits": self.open_waits}
 
     def add(self, event):
         kind = event["event"]
         if kind in PHASE_INDEX:
             self._weights_event(event, kind)
         elif kind == "batch.start":
-            self.open_batches.append(((event["line"], event["inflight"]), dict.fromkeys(self.active)))
+            self.open_batches.append(((event["line"], event["inflight"], event["target_batch"]), dict.fromkeys(self.active)))
         elif kind == "batch.done":
             self._batch_done(event)
         elif kind == "write.done":
             self.samples["write_ms"].append(event["write_ms"])
         elif kind == "wait.done":
             self.samples["wait_ms"].append(event["wait_ms"])
+            self._wait_end("ckpt", CHECKPOINT_WAIT, event)
+        elif kind == "wait.start":
+            self._wait_start("ckpt", event["ts"])
         elif kind == "rollout":
             for key in ("trunc_pct", "staleness"):
                 if event[key] is not None:
                     self.samples[key].append(event[key])
 
+    def _wait_start(self, key, ts):
+        if moment(ts) is not None:
+            self.open_waits[key] = ts
+
+    def _wait_end(self, key, kind, event):
+        started = self.open_waits.pop(key, None)
+        if started is not None and moment(event["ts"]) is not None:
+            self.store.add("waits", None, kind, self.file, event["line"], (started, event["ts"]))
+
     def _weights_event(self, event, kind):
         trace = event["trace"]
+        if kind == "client.send":
+            self._wait_start(trace, event["ts"])
+        elif kind == "client.done":
+            self._wait_end(trace, WEIGHT_UPDATE, event)
         if trace == UNTRACED:
             if kind == "server.recv":
                 self.untraced += 1
@@ -97,6 +123,8 @@ class PrimeRlPartial:
         if kind in SERVER_PHASES:
             self.server_events += 1
         self.store.add("marks", trace, PHASE_INDEX[kind], self.file, event["line"], tuple(map(event.get, MARK_VALUES)))
+        if kind in ("client.send", "client.done") and len(self.first_clients) < WARMUP_KEPT and trace not in self.first_clients:
+            self.first_clients.append(trace)
         if kind == "client.send":
             self.active[trace] = True
             for _, updates in self.open_batches:
@@ -107,13 +135,14 @@ class PrimeRlPartial:
 
     def _batch_done(self, event):
         if self.open_batches:
-            (start_line, inflight_start), updates = self.open_batches.popleft()
+            (start_line, inflight_start, target_batch), updates = self.open_batches.popleft()
         else:
-            (start_line, inflight_start), updates = (None, None), self.active
-        completions, dur_ms, inflight_done = event["completions"], event["dur_ms"], event["inflight"]
+            (start_line, inflight_start, target_batch), updates = (None, None, None), self.active
+        dur_ms, inflight_done = event["dur_ms"], event["inflight"]
         updates = list(updates)
-        self.store.add("batches", None, 0, self.file, event["line"],
-                       (start_line, event["ts"], event["t"], dur_ms, completions, inflight_start, inflight_done, updates))
+        self.store.add("batches", None, 0, self.file, event["line"],  # BATCH_FIELDS after file and line
+                       (start_line, event["ts"], event["t"], dur_ms, event["completions"], event["tokens"], inflight_start,
+                        inflight_done, target_batch, updates))
         self.batches += 1
         samples = self.samples
         samples["gen_dur_ms"].append(dur_ms)
@@ -122,8 +151,6 @@ class PrimeRlPartial:
             samples["inflight"].append(inflight_start)
         if inflight_done is not None:
             samples["inflight"].append(inflight_done)
-        if completions is not None and dur_ms > 0:
-            samples["gen_completions_per_s"].append(completions / (dur_ms / 1000.0))
 
 
 class Batches:
@@ -145,12 +172,16 @@ class Batches:
         return ((rank, line, *values) for _, _, rank, line, values in self.store.by_position("batches"))
 
 
-def records(store, files, partials):
+def records(store, files, partials, warmup):
     """The run's prime-rl records from the files' partial states.
 
     `files`: per report position, `{"host", "async_level"}`; `partials`: per report position, the
-    file's dumped PrimeRlPartial (or None).
+    file's dumped PrimeRlPartial (or None); `warmup`: a warmup.Warmup, told each file's first
+    client-side traces and offered every joined update.
     """
+    for rank, partial in enumerate(partials):
+        for trace in partial["first_clients"] if partial else ():
+            warmup.saw(rank, trace)
     untraced_per_second = {}  # host -> second -> requests
     for entry, partial in zip(files, partials):
         if partial:
@@ -158,7 +189,7 @@ def records(store, files, partials):
             for second, count in partial["untraced_per_second"].items():
                 seconds[second] = seconds.get(second, 0) + count
     last_done_line = [partial["last_done_line"] if partial else 0 for partial in partials]
-    digest, duplicates, timeline = _join(store, files, last_done_line)
+    digest, duplicates, timeline = _join(store, files, last_done_line, warmup)
     return {
         "updates": digest,
         "timeline_updates": timeline,
@@ -182,10 +213,10 @@ def _staleness_excess(store, files):
     return excess
 
 
-def _join(store, files, last_done_line):
+def _join(store, files, last_done_line, warmup):
     """Joins the stored weight events by trace into updates, each handed to the digest and, with a
     client-side event, kept as a timeline row; (UpdateDigest, duplicate trace ids, timeline rows)."""
-    digest = UpdateDigest()
+    digest = UpdateDigest(warmup)
     duplicates = 0
     timeline = TimelineUpdates(store)
     for trace, marks in groupby(store.by_key("marks"), key=lambda row: row[0]):
@@ -249,7 +280,7 @@ def _update(trace, events, files, last_done_line):
             rpc_ms = rpc_done.rpc_ms
         elif start is not None and start.t is not None and rpc_done.t is not None:
             rpc_ms = (rpc_done.t - start.t) * 1000.0
-    # wall_ms = queue_ms + rpc_ms (docs/analysis.md); any two give the third.
+    # wall_ms = queue_ms + rpc_ms (docs/instrumenting.md); any two give the third.
     if queue_ms is None and wall_ms is not None and rpc_ms is not None:
         queue_ms = wall_ms - rpc_ms
     elif rpc_ms is None and wall_ms is not None and queue_ms is not None:

@@ -1,8 +1,9 @@
-"""write_outputs(): the report as SUMMARY.md, report.json and the text files of seed 001's layout."""
+"""write_outputs(): the report as SUMMARY.md, report.json and the text files (docs/analysis.md, Outputs)."""
 
 import json
 import os
 
+from . import per_step
 from .dask_run import SAMPLE_METRICS as DASK_METRICS
 from .gc_pause import gc_paused
 from .stats import STAT_KEYS
@@ -13,14 +14,16 @@ STATS_FILES = {
     "rpc_ms_stats.txt": ("Weight-loading RPC time, all ops and per op", None),
     "ckpt_wait_stats.txt": ("Orchestrator checkpoint wait (wait.done wait_ms)", ("wait_ms",)),
     "ckpt_write_stats.txt": ("Trainer checkpoint write (write.done write_ms)", ("write_ms",)),
-    "gen_batch_stats.txt": ("Generation batches: duration (all, overlapping weight updates, between them), inflight, throughput",
+    "gen_batch_stats.txt": ("Generation batches: duration (all, overlapping weight updates, between them), inflight; "
+                            "run-level throughput below",
                             ("gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates", "inflight",
-                             "gen_completions_per_s", "untraced_requests_per_s")),
+                             "untraced_requests_per_s")),
     "rollout_stats.txt": ("Rollouts: truncation and staleness", ("trunc_pct", "staleness", "staleness_over_async_level")),
 }
+GPU_METRICS = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_w")
 SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
                    "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight", "trunc_pct", "staleness",
-                   "untraced_requests_per_s", *DASK_METRICS)
+                   "untraced_requests_per_s", *DASK_METRICS, *GPU_METRICS)
 
 
 def write_outputs(report, out_dir):
@@ -38,16 +41,22 @@ def _write_outputs(report, out_dir):
         if metrics is None:
             metrics = ["rpc_ms"] + sorted(name_ for name_ in report["metrics"] if name_.startswith("rpc_ms."))
         files[name] = f"# {title}\n" + stats_table(report["metrics"], metrics)
+    files["gen_batch_stats.txt"] += "\n" + throughput_text(report["throughput"])
     files["slowest_updates.txt"] = slowest_updates_text(report)
     if "dask" in report:
         files["dask_stats.txt"] = ("# Dask calibration: task durations, payloads, event loop and GC\n"
                                    + stats_table(report["metrics"], DASK_METRICS) + "\n" + dask_text(report["dask"]))
+    if "gpu" in report:
+        files["gpu_stats.txt"] = ("# GPU samples (nvidia-smi), all GPUs, then per GPU\n"
+                                  + stats_table(report["metrics"], GPU_METRICS) + "\n" + gpu_text(report["gpu"]))
     for name, text in files.items():
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
     with open(os.path.join(out_dir, "timeline.txt"), "w", encoding="utf-8") as handle:
         handle.writelines(timeline_lines(report))
-    return sorted([*files, "timeline.txt", "report.json"])
+    with open(os.path.join(out_dir, per_step.FILE), "w", encoding="utf-8") as handle:
+        handle.writelines(per_step.text_lines(report))
+    return sorted([*files, "timeline.txt", per_step.FILE, "report.json"])
 
 
 def dump_report(report, stream):
@@ -163,8 +172,12 @@ def summary_markdown(report):
         if stats and stats["count"]:
             out.append(f"| {name} | " + " | ".join(number(stats[key]) for key in ("count", "mean", "p50", "p95", "p99", "max")) + " |")
     out.append("")
+    if report["throughput"]["steps"]:
+        out += ["## Generation throughput", "", throughput_text(report["throughput"])]
     if "dask" in report:
         out += ["## Dask calibration", "", dask_text(report["dask"])]
+    if "gpu" in report:
+        out += ["## GPUs", "", gpu_text(report["gpu"])]
     if report["profile"] != "dask":
         out += _weight_update_lines(report)
     out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
@@ -172,7 +185,25 @@ def summary_markdown(report):
         out.append(f"| {entry['path']} | {entry['host'] or '-'} | {entry['bytes']} | {entry['lines']} | {entry['recognised']} | {entry['malformed']} |")
     if report["warnings"]:
         out += ["", "## Warnings", ""] + [f"- {warning}" for warning in report["warnings"]]
-    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt (see docs/analysis.md)."]
+    out += ["", "Files: report.json, *_stats.txt, slowest_updates.txt, timeline.txt, per_step.txt (see docs/analysis.md)."]
+    return "\n".join(out) + "\n"
+
+
+def throughput_text(section):
+    """The run-level throughput (throughput.py) as Markdown lines: per second of the steady state."""
+    warmup = f"the first {section['warmup_steps']} step(s) excluded as warm-up"
+    if section["reason"] is not None:
+        return f"- run-level throughput not measured: {section['reason']}\n"
+    tokens = "" if section["tokens_per_s"] is None else f", {number(section['tokens_per_s'])} tokens/s"
+    step = "" if section["step_time_s"] is None else f"; step time {number(section['step_time_s'], 2)} s"
+    sizes = "/".join(number(size) for size in section["batch_sizes"]) or "unknown"
+    out = [f"- run-level throughput: {number(section['completions_per_s'], 2)} completions/s{tokens}{step} "
+           f"({number(section['completions'])} completions in {section['steps']} steps over {number(section['span_s'], 2)} s "
+           f"of wall time, timed by {section['clock']}; {warmup}; batch size {sizes})"]
+    if len(section["sources"]) > 1:
+        out += [f"  - {source['host'] or '(no manifest)'} ({source['file']}): {number(source['completions_per_s'], 2)} "
+                f"completions/s, step time {number(source['step_time_s'], 2)} s over {source['steps']} steps"
+                for source in section["sources"]]
     return "\n".join(out) + "\n"
 
 
@@ -203,6 +234,28 @@ def dask_text(dask):
     return "\n".join(out) + "\n"
 
 
+def gpu_text(gpu):
+    """The GPU section as Markdown: idle share, what the GPUs did during the orchestrator's waits, per GPU."""
+    share = "-" if gpu["idle_share"] is None else f"{gpu['idle_share']:.0%}"
+    out = [f"- {gpu['samples']} samples; idle (utilisation below {gpu['idle_util_pct']}%) in {share} of them"]
+    for key, what in (("during_checkpoint_waits", "checkpoint waits"), ("during_weight_updates", "weight updates")):
+        during = gpu[key]
+        if during:
+            idle = "-" if during["idle_share"] is None else f"{during['idle_share']:.0%}"
+            out.append(f"- during the orchestrator's {what} ({during['intervals']}): {during['samples']} samples, "
+                       f"mean utilisation {number(during['util_mean'])}%, idle in {idle}")
+    out += ["", "| host | gpu | samples | util mean % | idle | memory max / total MiB | power mean / max W | latest |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in gpu["gpus"]:
+        idle = "-" if row["idle_share"] is None else f"{row['idle_share']:.0%}"
+        latest = row["latest"]
+        out.append(f"| {row['host'] or '-'} | {row['gpu']} | {row['samples']} | {number(row['util_mean'])} | {idle} | "
+                   f"{number(row['memory_used_max_mib'])} / {number(row['memory_total_mib'])} | "
+                   f"{number(row['power_mean_w'])} / {number(row['power_max_w'])} | "
+                   f"{latest['ts'] or '-'}: {number(latest['util_pct'])}% |")
+    return "\n".join(out) + "\n"
+
+
 def _weight_update_lines(report):
     out = []
     updates = report["updates"]
@@ -219,6 +272,11 @@ def _weight_update_lines(report):
         offset = "" if pair["offset_s"] is None else f", offset {pair['offset_s']:+.6f} s +/- {pair['uncertainty_s']:.6f} s"
         out.append(f"  - client {pair['client_host'] or '(no manifest)'} -> server {pair['server_host'] or '(no manifest)'}: "
                    f"{pair['method']} over {pair['updates']} updates{offset}{': ' + pair['reason'] if 'reason' in pair else ''}")
+    warmup = report.get("warmup")
+    if warmup and warmup["excluded"]:
+        first = "first update" if warmup["updates"] == 1 else f"first {warmup['updates']} updates"
+        out.append(f"- warm-up, reported but not judged (the {first} of each orchestrator log): " + ", ".join(
+            f"{row['trace']} {row['op']} queue_ms {number(row['queue_ms'])} rpc_ms {number(row['rpc_ms'])}" for row in warmup["excluded"]))
     async_level = report["async_level"]
     out += [f"- async_level: {async_level['value'] if async_level['value'] is not None else 'unknown'} ({async_level['source']})", ""]
     if report["slowest_updates"]:

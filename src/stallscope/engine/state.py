@@ -180,7 +180,10 @@ def continues(path, entry):
     if stored is None:
         return False
     try:
-        if stored[0] == "plain" and os.path.getsize(path) < entry["offset"]:
+        size = os.path.getsize(path)
+        if stored[0] == "sampler":  # read whole: continued only when unchanged
+            return size == entry["offset"] and fingerprint(path, size)[1:] == stored[1:]
+        if stored[0] == "plain" and size < entry["offset"]:
             return False
         return fingerprint(path, entry["offset"]) == stored
     except OSError:

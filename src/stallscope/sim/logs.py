@@ -4,9 +4,9 @@ import atexit
 import logging
 import logging.handlers
 import queue
-import secrets
 import sys
-import time
+
+from ..instrument import clock as mono, new_trace_id  # the t= clock and trace ids of docs/instrumenting.md
 
 # `11:22:20    INFO [weights][bae4d097d7704bc7] client.done ...`, as in a real prime-rl run.
 LINE_FORMAT = "%(asctime)s%(levelname)8s %(message)s"
@@ -33,13 +33,3 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(records)]
     root.setLevel(logging.INFO)
-
-
-def mono() -> float:
-    """The `t=` clock: comparable between the processes of one host only."""
-    return time.monotonic()
-
-
-def new_trace_id() -> str:
-    """16 hex chars, sent as the `x-trace-id` header."""
-    return secrets.token_hex(8)

@@ -10,8 +10,8 @@
   client (it queues behind the streams) or a dedicated admin client (max_connections=1, no
   keep-alive: prime-rl's fix), logging `client.send` / `client.done` with queue_ms = wall - rpc.
   `weight_update` says when: before the step collects its batch, or while it does (the step ends
-  when both are done), so that the engine's weight load pauses the batch's generation: seed 002's
-  "spike during weight update".
+  when both are done), so that the engine's weight load pauses the batch's generation: the
+  spike during a weight update that generation_contention finds (docs/analysis.md).
 """
 
 import asyncio
@@ -196,8 +196,9 @@ class Orchestrator:
                 update.create_task(self.load_checkpoint(step - config.async_level))
             batch = await self.streams.take(config.batch_size, self.deadline)
             done = mono()
-            log.info("[gen] batch.done completions=%d dur_ms=%.1f inflight=%d t=%.6f",
-                     len(batch), (done - started) * 1000, self.streams.inflight, done)
+            log.info("[gen] batch.done completions=%d tokens=%d dur_ms=%.1f inflight=%d t=%.6f",
+                     len(batch), sum(c.completion_tokens for c in batch), (done - started) * 1000,
+                     self.streams.inflight, done)
 
         write_jsonl_atomically(rollout_file(config.output_dir, step), [
             {"example": c.example, "sample": c.sample, "prompt_tokens": c.prompt_tokens,

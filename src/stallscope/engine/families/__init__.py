@@ -15,12 +15,20 @@ A family module brings, through one interface (docs/architecture.md, "The family
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
   report sections it adds;
 - its findings: FINDINGS, modules of findings/, in tie-break order.
+
+FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a
+tool's own output, recognised by its header line): instead of the parser they have sniff(path) ->
+bool and scan(path, on_event) -> counts.
 """
 
-from . import dask, prime_rl
+from . import dask, gpu, prime_rl
 from .base import MalformedLine
 
 FAMILIES = [prime_rl, dask]
-FINDINGS = [finding for family in FAMILIES for finding in family.FINDINGS]
+SAMPLERS = [gpu]
+# Every family with a run side, in the findings' tie-break order: a sampler's findings (symptoms)
+# after the causes the prime-rl findings name, the Dask calibration's last.
+RUNS = [prime_rl, gpu, dask]
+FINDINGS = [finding for family in RUNS for finding in family.FINDINGS]
 
-__all__ = ["FAMILIES", "FINDINGS", "MalformedLine"]
+__all__ = ["FAMILIES", "FINDINGS", "RUNS", "SAMPLERS", "MalformedLine"]

@@ -1,8 +1,8 @@
-"""The Dask calibration family (seed 004): `SIM_TIMING:` / `AGG_TIMING:` lines and the worker,
+"""The Dask calibration family (docs/dask.md): `SIM_TIMING:` / `AGG_TIMING:` lines and the worker,
 nanny and scheduler messages of dask/distributed that say a worker is short of memory or its event
 loop is blocked (docs/dask.md).
 
-The timing lines are the seed's (key=value, any order, extra keys ignored); distributed's messages
+The timing lines are key=value (docs/dask.md, any order, extra keys ignored); distributed's messages
 are matched on their fixed wording, whatever the logger's prefix. Every event carries the line's own
 timestamp (`ts`), which gives the run's span and so its trials per minute.
 """
@@ -24,7 +24,7 @@ TAGS = (b"SIM_TIMING:", b"AGG_TIMING:", b"memory usage. Pausing worker", b"memor
 # (`distributed.worker.memory`, `distributed.core`, ...) are in its default log format. Two
 # substring tests instead of one per tag keep prime-rl logs as fast to scan as before.
 PRESENT = (b"_TIMING: ", b"distributed")
-LOOKED_FOR = "Dask calibration SIM_TIMING: / AGG_TIMING: lines and dask worker warnings (seed 004 shapes)"
+LOOKED_FOR = "Dask calibration SIM_TIMING: / AGG_TIMING: lines and dask worker warnings (docs/dask.md)"
 
 # One alternative per event; each runs to the end of its line (`.` stops at a newline).
 EVENT = re.compile(
@@ -92,7 +92,7 @@ Partial = dask_run.DaskPartial
 FINDINGS = [memory_pressure, aggregation_data_movement, event_loop_blocked, worker_imbalance]
 
 
-def run(store, files, partials, clocks):
+def run(store, files, partials, settings):
     return dask_run.records(files, partials)
 
 

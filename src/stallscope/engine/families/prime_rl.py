@@ -1,4 +1,4 @@
-"""The prime-rl family (seed 002): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
+"""The prime-rl family (grammar: docs/instrumenting.md): `[weights]`, `[ckpt]`, `[gen]` and `[rollout]` lines.
 
 Recognised anywhere in a line (any prefix; ANSI codes and CR are removed before parsing), with
 key=value fields in any order and extra fields ignored. A tag followed by no known event
@@ -7,17 +7,21 @@ key=value fields in any order and extra fields ignored. A tag followed by no kno
 
 import re
 
+from .. import per_step
 from .. import records as run_records
 from ..correlation import client_queue_ms, client_queue_samples, correlate
 from ..digest import WEIGHT_OPS
 from ..findings import (checkpoint_stall, frontend_queue_saturation, generation_contention, incomplete_weight_updates,
                         no_weight_updates, poor_rollout_quality, slow_checkpoint_write, slow_generation, slow_weight_loading)
 from ..metrics import per_second
+from ..thresholds import CRITERIA_KEY
+from ..throughput import throughput
+from ..warmup import Warmup
 from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "prime-rl"
 TAGS = (b"[weights]", b"[ckpt]", b"[gen]", b"[rollout]")
-LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (seed 002 shapes)"
+LOOKED_FOR = "prime-rl [weights] [ckpt] [gen] [rollout] lines (docs/instrumenting.md)"
 
 # The first event of a line; `rest` runs to the end of that line (`.` stops at a newline), so one
 # pass over many lines finds at most one event per line.
@@ -65,15 +69,15 @@ def event(match):
     # One dict literal per kind (not a dict then update()): this runs for every event of a run. Only
     # the fields some stage reads are parsed.
     if kind == "batch.start":
-        return {"event": kind, "inflight": number(values, "inflight")}
+        return {"event": kind, "inflight": number(values, "inflight"), "target_batch": number(values, "target_batch")}
     if kind == "batch.done":
         return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
-                "dur_ms": number(values, "dur_ms", required=True), "inflight": number(values, "inflight"),
-                "ts": match_timestamp(match)}  # batches are timeline entries
-    if kind == "wait.start":
-        return {"event": kind}
+                "tokens": number(values, "tokens"), "dur_ms": number(values, "dur_ms", required=True),
+                "inflight": number(values, "inflight"), "ts": match_timestamp(match)}  # batches are timeline entries
+    if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
+        return {"event": kind, "ts": match_timestamp(match)}
     if kind == "wait.done":
-        return {"event": kind, "wait_ms": number(values, "wait_ms", required=True)}
+        return {"event": kind, "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
     if kind == "write.done":
         return {"event": kind, "write_ms": number(values, "write_ms", required=True)}
     if not any(key in values for key in ROLLOUT_KEYS):
@@ -116,10 +120,12 @@ FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, sl
             slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
 
 
-def run(store, files, partials, clocks):
-    """The run's records: the join, the batches, and the correlation of the hosts' clocks."""
-    records = run_records.records(store, files, partials)
-    records["correlation"], records["offsets"] = correlate(records["updates"].clocks, clocks)
+def run(store, files, partials, settings):
+    """The run's records: the join, the batches, the warm-up and the correlation of the hosts' clocks."""
+    warmup = Warmup(settings["thresholds"]["warmup_updates"])
+    records = run_records.records(store, files, partials, warmup)
+    records["warmup"] = warmup
+    records["correlation"], records["offsets"] = correlate(records["updates"].clocks, settings["clocks"])
     return records
 
 
@@ -145,9 +151,10 @@ def samples(records, store, seen):
 
 
 def report(records, metrics, run_info):
-    """The report's weight-update sections."""
+    """The report's weight-update sections, the throughput, the warm-up and the per-step series."""
     counts = records["updates"].counts
-    inputs = run_info["inputs"]
+    inputs, table, offsets = run_info["inputs"], run_info["thresholds"], records["offsets"]
+    warmup = records["warmup"].updates()
     return {
         "updates": {
             "complete": counts["complete"],
@@ -158,8 +165,12 @@ def report(records, metrics, run_info):
         },
         "requests": {"untraced": records["untraced"]["count"]},
         "correlation": records["correlation"],
-        "slowest_updates": [_update_row(update, inputs, records["offsets"]) for update in records["updates"].slowest()],
+        "slowest_updates": [_update_row(update, inputs, offsets) for update in records["updates"].slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
+        "warmup": {"updates": table["warmup_updates"], "excluded": [_update_row(u, inputs, offsets) for u in warmup]},
+        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
+                                     [entry["path"] for entry in inputs], {u.trace for u in warmup}),
     }
 
 
@@ -176,3 +187,8 @@ def _update_row(update, inputs, offsets):
         "file": inputs[client.file]["path"] if client else None,
         "line": client.line if client else None,
     }
+
+
+def judged(records, values):
+    """The samples the findings judge: the update metrics without the warm-up updates."""
+    return records["warmup"].judged(values)

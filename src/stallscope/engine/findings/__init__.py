@@ -4,7 +4,8 @@ lists its findings (families/__init__.py); their order is the diagnosis' tie-bre
 ctx: `samples` and `metrics` (per metric name), `families` (each family's run records by NAME),
 `records` (the prime-rl family's), `thresholds`, `async_level`
 (`{value, source}`), `inputs` (report inputs, by file index), `correlation`, `profiles` (names of
-the log families seen) and `dask` (the report's dask section, None without Dask lines).
+the log families seen), `dask` (the report's dask section, None without Dask lines) and `gpu` (the
+report's gpu section, None without GPU samples).
 """
 
 from .common import SEVERITY_RANK

@@ -1,4 +1,4 @@
-"""Aggregations pull every replicate's payload to one worker, per target (seed 004 sections 4 and 6)."""
+"""Aggregations pull every replicate's payload to one worker, per target (docs/dask.md)."""
 
 from ..thresholds import classify
 from .common import finding, ms, worst

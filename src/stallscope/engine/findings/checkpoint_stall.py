@@ -1,7 +1,8 @@
-"""The orchestrator waits for the trainer's checkpoint at the async barrier (seed 002 issue 3)."""
+"""The orchestrator waits for the trainer's checkpoint at the async barrier (docs/analysis.md)."""
 
-from .common import finding, judge, ms, tail_sentence
+from ..gpu_run import idle_sentence
 from ..thresholds import classify
+from .common import finding, judge, ms, tail_sentence
 
 ID = "checkpoint_stall"
 
@@ -29,4 +30,8 @@ def evaluate(ctx):
         )
     else:
         summary += f" Trainer writes are slow too (write_ms p95 {ms(write['p95'])})."
+    gpu = ctx.get("gpu")
+    if gpu and gpu["during_checkpoint_waits"]:
+        evidence["gpu_during_waits"] = gpu["during_checkpoint_waits"]
+        summary += idle_sentence(gpu["during_checkpoint_waits"], "the orchestrator waited")
     return finding(ID, severity, summary, evidence, recommendation)

@@ -3,13 +3,23 @@
 from ..thresholds import classify
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+# Below 20 samples no sample lies past the 95th percentile: the nearest-rank p95 is the maximum, and
+# an interpolated one only a guess between the two largest. Such a tail is judged on its maximum and
+# worded as an indication (docs/analysis.md, "Honest tails").
+SMALL_SAMPLE = 20
 
 
 def judge(ctx, name, row):
-    """(severity, evidence): metric `name`'s p95 (from the metrics stage's statistics) against `row`,
-    with the share of its samples past each threshold."""
-    values, stats = ctx["samples"][name], ctx["metrics"][name]
+    """(severity, evidence): metric `name`'s p95 against `row`, with the share of its judged samples
+    (ctx["samples"]: without the warm-up updates) past each threshold. The statistics are the
+    metrics stage's (ctx["judged_metrics"]), not computed again.
+
+    With fewer than SMALL_SAMPLE values the p95 is their maximum, and the evidence says so
+    (`p95_is_max_of`: the count)."""
+    values, stats = ctx["samples"][name], dict(ctx["judged_metrics"][name])
     count = stats["count"]
+    if 0 < count < SMALL_SAMPLE:
+        stats["p95"] = stats["max"]
     at_warning = sum(1 for value in values if value >= row["warning"])
     over_critical = sum(1 for value in values if value > row["critical"])
     evidence = {
@@ -22,6 +32,8 @@ def judge(ctx, name, row):
         "share_at_or_over_warning": at_warning / count if count else 0.0,
         "share_over_critical": over_critical / count if count else 0.0,
     }
+    if 0 < count < SMALL_SAMPLE:
+        evidence["p95_is_max_of"] = count
     return classify(stats["p95"], row) if count else "ok", evidence
 
 
@@ -67,9 +79,16 @@ def share(evidence, level):
 
 
 def tail_sentence(name, evidence, severity, unit=" ms"):
-    """`queue_ms p95 30333 ms is critical (> 1000 ms); 1 of 1 (100%) samples over critical.`"""
+    """`queue_ms p95 1255 ms is critical (> 1000 ms); 30 of 40 (75%) samples over critical.`, or with
+    fewer than SMALL_SAMPLE samples `queue_ms p95 (the maximum of 3 samples) 30333 ms points to critical ...`
+    and a sentence on what so few samples can say."""
     level = "critical" if severity == "critical" else "warning"
     bound = f"> {evidence['critical_threshold']:g}{unit}" if level == "critical" else f">= {evidence['warning_threshold']:g}{unit}"
     p95 = ms(evidence["p95"]) if unit == " ms" else f"{evidence['p95']:g}{unit}"
     past = "over critical" if level == "critical" else "at or over warning"
+    few = evidence.get("p95_is_max_of")
+    if few:
+        return (f"{name} p95 (the maximum of {few} sample{'s' if few > 1 else ''}) {p95} points to {severity} ({bound}); "
+                f"{share(evidence, level)} samples {past}. With fewer than {SMALL_SAMPLE} samples this is an "
+                f"indication, not a measured tail: confirm it on a longer run.")
     return f"{name} p95 {p95} is {severity} ({bound}); {share(evidence, level)} samples {past}."

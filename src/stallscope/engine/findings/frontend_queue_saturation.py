@@ -1,5 +1,6 @@
-"""Weight-update requests wait before the server runs them (seed 002 issue 1, shared connection pool)."""
+"""Weight-update requests wait before the server runs them (a shared connection pool; docs/analysis.md)."""
 
+from ..gpu_run import idle_sentence
 from .common import finding, judge, ms, tail_sentence
 
 ID = "frontend_queue_saturation"
@@ -34,6 +35,10 @@ def evaluate(ctx):
                 f" The wait is on the server side (recv->rpc.start p95 {ms(server)}, send->recv p95 {ms(client)}): "
                 "the server accepted the request but started the RPC late; look at what its event loop was busy with."
             )
+    gpu = ctx.get("gpu")
+    if gpu and gpu["during_weight_updates"]:
+        evidence["gpu_during_updates"] = gpu["during_weight_updates"]
+        summary += idle_sentence(gpu["during_weight_updates"], "weight updates queued and loaded")
     return finding(ID, severity, summary, evidence, recommendation)
 
 

@@ -1,4 +1,4 @@
-"""Generation batches slow down while weight updates are in flight (seed 002 "Spike During Weight Update")."""
+"""Generation batches slow down while weight updates are in flight (docs/analysis.md)."""
 
 import heapq
 

@@ -1,4 +1,4 @@
-"""No client-side weight-update line at all (seed 000 troubleshooting, "No [weights] logs appearing")."""
+"""No client-side weight-update line at all (docs/analysis.md; the lines: docs/instrumenting.md)."""
 
 from .common import finding
 

@@ -1,4 +1,4 @@
-"""High truncation or staleness beyond async_level (seed 002 issue 4)."""
+"""High truncation or staleness beyond async_level (docs/analysis.md)."""
 
 from .common import finding, judge, tail_sentence, worst
 

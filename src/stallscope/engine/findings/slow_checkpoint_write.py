@@ -1,4 +1,4 @@
-"""The trainer takes long to write checkpoints (seed 002 "Slow Checkpoint Write")."""
+"""The trainer takes long to write checkpoints (docs/analysis.md)."""
 
 from .common import finding, judge, tail_sentence
 

@@ -1,5 +1,6 @@
-"""The weight-loading RPC itself is slow (seed 002 issue 2), judged per op."""
+"""The weight-loading RPC itself is slow, judged per op (docs/analysis.md)."""
 
+from ..gpu_run import idle_sentence
 from .common import finding, judge, ms, tail_sentence, worst
 
 ID = "slow_weight_loading"
@@ -30,4 +31,9 @@ def evaluate(ctx):
         "quantization). Expected rpc_ms depends on model size: override the thresholds with --thresholds for "
         "models other than 7B on 2x A100."
     )
-    return finding(ID, severity, summary, {"per_op": per_op, "queue_ms_p95": queue_p95}, recommendation)
+    evidence = {"per_op": per_op, "queue_ms_p95": queue_p95}
+    gpu = ctx.get("gpu")
+    if gpu and gpu["during_weight_updates"]:
+        evidence["gpu_during_updates"] = gpu["during_weight_updates"]
+        summary += idle_sentence(gpu["during_weight_updates"], "weights loaded")
+    return finding(ID, severity, summary, evidence, recommendation)

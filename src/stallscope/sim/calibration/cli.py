@@ -38,8 +38,8 @@ def add_parser(commands, number_types) -> None:
     """The `calibrate` subcommand; `number_types` are stallscope-sim's validated number parsers."""
     positive_int, non_negative_float, positive_float = number_types
     sub = commands.add_parser(
-        "calibrate", help="the Dask calibration job of seed 004 (needs the dask extra)",
-        description="Run the seed 004 trial loop against a Dask scheduler. ENABLE_PERF_REPORT=1 writes "
+        "calibrate", help="the Dask calibration job of docs/dask.md (needs the dask extra)",
+        description="Run the calibration trial loop against a Dask scheduler. ENABLE_PERF_REPORT=1 writes "
                     "distributed's performance report to --perf-report-dir.")
     sub.add_argument("--scheduler", type=_scheduler, required=True, help="the scheduler, tcp://HOST:PORT")
     sub.add_argument("--run-id", type=_run_id, default=None, help="run id in task keys and AGG_TIMING (default: random)")
@@ -67,7 +67,7 @@ def add_parser(commands, number_types) -> None:
                      help="CPU time per target an aggregation burns besides reading every byte (default %(default)s)")
     sub.add_argument("--n-outputs", type=positive_int, default=7, help="output tables per simulation (default %(default)s)")
     sub.add_argument("--output-kb", type=non_negative_float, default=64.0,
-                     help="size of each output table in KiB (default %(default)s; the seed's cap is 512)")
+                     help="size of each output table in KiB (default %(default)s; the original workload caps it at 512)")
     sub.add_argument("--sim-leak-mb", type=non_negative_float, default=0.0,
                      help="memory each simulation leaves behind in its worker (unmanaged), to push workers "
                           "past their memory limit (default %(default)s)")

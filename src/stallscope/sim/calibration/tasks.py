@@ -1,9 +1,9 @@
-"""The tasks that run on the workers: simulations and aggregations, each logging its seed 004 line.
+"""The tasks that run on the workers: simulations and aggregations, each logging its line (docs/dask.md).
 
 A simulation burns CPU for `cpu_ms` of its thread's CPU time (a real model does a fixed amount of
 work; on a busy host its wall time grows) and returns a SimReturn whose outputs are real bytes
-(`n_outputs` tables of `output_kb` each), as the seed's inline Arrow tables. An aggregation receives
-every replicate's SimReturn (the `*sim_returns` pattern of the seed: Dask moves them all to the one
+(`n_outputs` tables of `output_kb` each), as the workload's inline Arrow tables. An aggregation receives
+every replicate's SimReturn (a `*sim_returns` argument: Dask moves them all to the one
 worker that runs it), reads every byte of the target's tables and computes a loss. Durations are
 measured around the work, payload sizes are the bytes received, and `worker=` is the address of the
 worker that ran the task.
@@ -24,7 +24,7 @@ log = logging.getLogger(LOGGER_NAME)
 @dataclass(frozen=True)
 class SimReturn:
     task_id: str
-    outputs: dict  # output name -> bytes (the seed's TableArtifact.inline)
+    outputs: dict  # output name -> bytes (an inline table artifact)
 
 
 def _worker_address() -> str:
@@ -95,7 +95,7 @@ def _log_aggregation(run_id, param_id, target, sim_returns, payload, duration_ms
 
 
 def aggregate(*sim_returns: SimReturn, run_id: str, param_id: str, target: str, params: dict, cpu_ms: float) -> dict:
-    """One target's aggregation (the seed's `_worker_run_aggregation_direct`)."""
+    """One target's aggregation."""
     started = time.perf_counter()
     loss = _loss(sim_returns, target, params)
     burn_cpu(cpu_ms)
@@ -107,7 +107,7 @@ def aggregate(*sim_returns: SimReturn, run_id: str, param_id: str, target: str, 
 
 def aggregate_targets(*sim_returns: SimReturn, run_id: str, param_id: str, targets: list, params: dict,
                       cpu_ms: float) -> dict:
-    """Every target's loss in one task (the seed's fix 2): the replicates move to one worker once.
+    """Every target's loss in one task (fix 2 of docs/dask.md): the replicates move to one worker once.
 
     Logs one AGG_TIMING line per target, each with that target's own compute time.
     """

@@ -1,10 +1,10 @@
-"""The seed's trial loop (its `wire.py`): threads that each run whole trials against the cluster.
+"""The calibration's trial loop (docs/dask.md): threads that each run whole trials against the cluster.
 
 Each thread, until the budget is spent: asks the search for one parameter set, submits
 `n_replicates` simulations and the trial's aggregations, gathers the aggregations and tells the
-search the loss. Variants (seed 004 sections 5D and 6):
+search the loss. Variants (docs/dask.md):
 
-- `aggregation="per-target"`: one aggregation task per target over all replicates (the seed's
+- `aggregation="per-target"`: one aggregation task per target over all replicates (the workload's
   optimized path, whose targets may each pull the replicates to a different worker);
 - `aggregation="multi-target"`: one task computes every target's loss (fix 2);
 - `aggregation="none"`: simulations only (test A);
@@ -59,7 +59,7 @@ class CalibrationConfig:
 
 
 class Search:
-    """A seeded random search with the ask/tell shape of the seed's adapter; thread-safe."""
+    """A seeded random search with the ask/tell shape of a calibration adapter; thread-safe."""
 
     def __init__(self, seed: int, max_trials: int | None):
         self._rng = random.Random(seed)
@@ -142,7 +142,7 @@ def _holder_of_most_bytes(client, sims) -> str:
 
 
 class TrialLoop:
-    """The threads of the seed's `_run_parallel_trials` and what they measured."""
+    """The trial threads and what they measured."""
 
     def __init__(self, client, config: CalibrationConfig, threads: int):
         self.client = client

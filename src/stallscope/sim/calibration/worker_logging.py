@@ -1,8 +1,8 @@
-"""`dask worker --preload stallscope.sim.calibration.worker_logging`: the seed's worker log format.
+"""`dask worker --preload stallscope.sim.calibration.worker_logging`: the workers' log format (docs/dask.md).
 
 The tasks log through the `stallscope.calibration` logger; distributed configures only its own
 `distributed` logger, so without this preload their INFO lines would go nowhere. The format is the
-one the seed's lines were read from (`%(asctime)s %(levelname)s %(name)s: %(message)s`), on stderr
+one the workload's lines are read in (`%(asctime)s %(levelname)s %(name)s: %(message)s`), on stderr
 like distributed's own lines, so both land in the worker's log.
 """
 
