@@ -54,6 +54,11 @@ options:
         O(merge_states).
       - In check mode the state is read but not saved.
     type: path
+  jobs:
+    description:
+      - Worker processes reading the log files. Default the host's cores (the module runs where the logs
+        are, so a host analyses its own logs with its own cores).
+    type: int
   merge_states:
     description:
       - Directories of saved partial states (each holding C(state.sqlite), e.g. fetched from each host) to
@@ -165,6 +170,7 @@ def main():
             paths=dict(type="list", elements="path"),
             state_dir=dict(type="path"),
             merge_states=dict(type="list", elements="path"),
+            jobs=dict(type="int"),
             out_dir=dict(type="path"),
             force=dict(type="bool", default=False),
             thresholds=dict(type="dict"),
@@ -184,7 +190,7 @@ def main():
             scratch = _scratch_copy(state_dir) if state_dir and module.check_mode else None
             try:
                 report = analyze(params["paths"], thresholds=params["thresholds"], async_level=params["async_level"],
-                                 state_dir=scratch or state_dir)
+                                 state_dir=scratch or state_dir, jobs=params["jobs"])
             finally:
                 if scratch:
                     shutil.rmtree(scratch, ignore_errors=True)

@@ -54,6 +54,8 @@ def _parser():
         analyze_cmd.add_argument(flag, **kwargs)
     analyze_cmd.add_argument("--state", metavar="DIR", help="resume from the partial state kept in DIR and save it there: "
                              "only what was appended since is read")
+    analyze_cmd.add_argument("--jobs", type=_positive, metavar="N",
+                             help="worker processes reading the files (default: the machine's cores)")
     analyze_cmd.set_defaults(handler=_analyze)
 
     merge_cmd = commands.add_parser("merge", parents=[common], help="one analysis from several saved states (e.g. per host)",
@@ -85,6 +87,13 @@ _OUTPUT_FLAGS = (
 )
 
 
+def _positive(text):
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 workers: give 1 or more")
+    return value
+
+
 def _non_negative(text):
     try:
         value = int(text)
@@ -98,7 +107,7 @@ def _non_negative(text):
 def _analyze(args):
     out_dir = _out_dir(args)
     report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level,
-                     state_dir=args.state)
+                     state_dir=args.state, jobs=args.jobs)
     return _write(args, report, out_dir)
 
 

@@ -189,3 +189,25 @@ def test_a_corrupt_or_foreign_state_is_set_aside_and_everything_read_again(tmp_p
     db.close()
     report = analyze([logs], state_dir=foreign)
     assert any("version '99'" in warning for warning in report["warnings"])
+
+
+def test_files_read_by_worker_processes_give_the_one_process_report(tmp_path, monkeypatch):
+    from stallscope.engine import pipeline
+    logs = tmp_path / "logs"
+    (logs / "a").mkdir(parents=True)
+    (logs / "b").mkdir()
+    (logs / "a" / "orchestrator.log").write_bytes(lines_of(300))
+    (logs / "b" / "orchestrator.log").write_bytes(lines_of(200, start=1000) + b"[gen] batch.start inflight=3")
+    (logs / "b" / "inference.log").write_bytes(lines_of(50, start=5000))
+    alone = comparable(analyze([logs], jobs=1))
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    workers = []
+    read_in_workers = pipeline._read_in_workers
+    monkeypatch.setattr(pipeline, "_read_in_workers", lambda *args: workers.append(args[2]) or read_in_workers(*args))
+    assert comparable(analyze([logs], jobs=2)) == alone
+    assert comparable(analyze([logs], jobs=2, state_dir=tmp_path / "state")) == alone
+    with open(logs / "a" / "orchestrator.log", "ab") as handle:
+        handle.write(lines_of(3, start=9000))
+    (logs / "c.log").write_bytes(lines_of(5, start=7000))
+    assert comparable(analyze([logs], jobs=2, state_dir=tmp_path / "state")) == comparable(analyze([logs], jobs=1))
+    assert workers == [2, 2, 2]

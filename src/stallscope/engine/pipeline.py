@@ -6,8 +6,10 @@ is computed from the state alone (report()), so it is the same whether the state
 pass, resumed, or merged from several.
 """
 
+import concurrent.futures
 import heapq
 import marshal
+import multiprocessing
 import operator
 import os
 import sqlite3
@@ -33,12 +35,13 @@ SCHEMA_VERSION = 1
 COUNTS = ("bytes", "lines", "recognised", "malformed", "overlong_lines")
 
 
-def analyze(paths, thresholds=None, async_level=None, state_dir=None):
+def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
     `async_level`: the run's async_level, overriding run manifests. `state_dir`: a directory whose
-    partial state is resumed (only bytes appended since are read) and saved. Raises InputError
+    partial state is resumed (only bytes appended since are read) and saved. `jobs`: worker
+    processes reading files (default: the machine's cores; 1: none). Raises InputError
     (unusable input or option), NoRecognisedLines (nothing of a known log family in readable
     inputs) or EngineError (no room for the working data).
     """
@@ -49,7 +52,7 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None):
         warnings = []
         state = State.open(state_dir, warnings) if state_dir else State()
         try:
-            files = read(state, paths, warnings)
+            files = read(state, paths, warnings, jobs)
             return report(state, files, table, async_level, warnings, paths)
         finally:
             state.db.rollback()  # the unfinished last lines read for this report only
@@ -97,52 +100,111 @@ def _working_data(state_dir):
                           "free space there or point TMPDIR elsewhere") from None
 
 
-def read(state, paths, warnings):
+def read(state, paths, warnings, jobs=None):
     """Reads into `state` what the log files under `paths` hold beyond what it has read; saves it
     (a state file then holds it); then reads each file's unfinished last line for this report only.
-    Returns file id -> the file's record as reported (with those last lines)."""
+    Returns file id -> the file's record as reported (with those last lines).
+
+    `jobs`: worker processes (default: the machine's cores); with more than one, and more than
+    PARALLEL_MIN_BYTES to read in several files, each file is read by a worker into a state of its
+    own, merged here."""
     log_files = discover(paths)
     manifests = resolve(log_files, warnings)
-    pending = []
+    todo = []
     for (file_id, log_file), manifest in zip(state.match(log_files), manifests):
         if file_id is None:
             file_id = state.add_file(new_file(log_file.path))
         entry = state.files[file_id]
         entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"],
                      clock=manifest["clock"])
-        if entry["fingerprint"] is not None and entry["fingerprint"][0] in ("compressed", "sampler"):
-            continue  # matched: read whole before, unchanged since
-        sink = SampleSink(state.store, file_id)
-        sampler = next((family for family in SAMPLERS if family.sniff(log_file.path)), None)
-        if sampler is not None:  # a tool's own output: read whole, never resumed
-            partial = sampler.Partial(state.store, sink, file_id)
-            _add_counts(entry, sampler.scan(log_file.path, partial.add))
-            entry.update(offset=entry["bytes"], lines=entry["lines"], families={sampler.NAME: partial.dump()},
-                         fingerprint=["sampler", *fingerprint(log_file.path, entry["bytes"])[1:]])
-            sink.spill(1)
-            continue
-        partials = [family.Partial(state.store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
-        on_event = _route(partials, sink)
-        span = scan_span(log_file.path, on_event, FAMILIES, entry["offset"], entry["lines"])
-        fingerprinted = fingerprint(log_file.path, span.offset)
-        if fingerprinted[0] == "compressed":  # read whole, tail included: never resumed
-            scan_tail(span, on_event, FAMILIES)
-        _add_counts(entry, span.counts)
-        entry.update(offset=span.offset, lines=span.lines, fingerprint=fingerprinted,
-                     families={family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)})
-        sink.spill(1)
-        if fingerprinted[0] != "compressed" and (span.tail is not None or span.tail_bytes):
-            pending.append((file_id, span, partials, sink))
+        if entry["fingerprint"] is None or entry["fingerprint"][0] not in ("compressed", "sampler"):
+            todo.append((file_id, log_file.path))  # else matched: read whole before, unchanged since
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(todo) > 1 and sum(_unread(path, state.files[file_id]) for file_id, path in todo) >= PARALLEL_MIN_BYTES:
+        spans = _read_in_workers(state, todo, jobs)
+    else:
+        spans = [(file_id, _read_span(state.store, file_id, path, state.files[file_id])) for file_id, path in todo]
     state.save()
     files = {file_id: dict(entry) for file_id, entry in state.files.items()}
-    for file_id, span, partials, sink in pending:
+    for file_id, span in spans:
+        if span is None:
+            continue
+        entry = files[file_id]
+        sink = SampleSink(state.store, file_id)
+        partials = [family.Partial(state.store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
         span.counts = dict.fromkeys(span.counts, 0)
         scan_tail(span, _route(partials, sink), FAMILIES)
         sink.spill(1)
-        entry = files[file_id]
         _add_counts(entry, span.counts)
         entry["families"] = {family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)}
     return files
+
+
+# Below this many bytes to read, worker processes cost more than they save.
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _unread(path, entry):
+    try:
+        return max(0, os.path.getsize(path) - entry["offset"])
+    except OSError:
+        return 0  # read() names the file when it reads it
+
+
+def _read_span(store, file_id, path, entry):
+    """Reads the file from where `entry` stopped into `store` and updates `entry`; returns the Span
+    whose unfinished last line is still to read, or None."""
+    sink = SampleSink(store, file_id)
+    sampler = next((family for family in SAMPLERS if family.sniff(path)), None)
+    if sampler is not None:  # a tool's own output: read whole, never resumed
+        partial = sampler.Partial(store, sink, file_id)
+        _add_counts(entry, sampler.scan(path, partial.add))
+        entry.update(offset=entry["bytes"], families={sampler.NAME: partial.dump()},
+                     fingerprint=["sampler", *fingerprint(path, entry["bytes"])[1:]])
+        sink.spill(1)
+        return None
+    partials = [family.Partial(store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
+    on_event = _route(partials, sink)
+    span = scan_span(path, on_event, FAMILIES, entry["offset"], entry["lines"])
+    fingerprinted = fingerprint(path, span.offset)
+    if fingerprinted[0] == "compressed":  # read whole, tail included: never resumed
+        scan_tail(span, on_event, FAMILIES)
+    _add_counts(entry, span.counts)
+    entry.update(offset=span.offset, lines=span.lines, fingerprint=fingerprinted,
+                 families={family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)})
+    sink.spill(1)
+    if fingerprinted[0] != "compressed" and (span.tail is not None or span.tail_bytes):
+        return span
+    return None
+
+
+def _read_in_workers(state, todo, jobs):
+    """Each file read by a worker process into a state file of its own; their rows copied into
+    `state`, their file records taken; [(file id, Span or None)]."""
+    with tempfile.TemporaryDirectory(prefix="stallscope-workers-") as directory:
+        work = [(file_id, path, state.files[file_id], os.path.join(directory, f"{file_id}.sqlite")) for file_id, path in todo]
+        # Forked workers start at once and inherit the engine already imported (also under Ansible).
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
+            results = list(pool.map(_read_in_worker, work))
+        spans = []
+        for (file_id, entry, span), (_, _, _, db) in zip(results, work):
+            state.files[file_id] = entry
+            state.copy_rows(db)
+            spans.append((file_id, span))
+        return spans
+
+
+def _read_in_worker(job):
+    file_id, path, entry, db = job
+    worker = State(db)
+    try:
+        span = _read_span(worker.store, file_id, path, entry)
+        worker.store.flush()
+        worker.db.commit()
+    finally:
+        worker.close()
+    return file_id, entry, span
 
 
 def _add_counts(entry, counts):

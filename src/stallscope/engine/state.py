@@ -150,6 +150,18 @@ class State:
         for file_id, entry in other.files.items():
             self.files[file_id + shift] = entry
 
+    def copy_rows(self, path):
+        """Adds the rows and samples of a state file written for some of this state's files (a
+        worker's: same file ids)."""
+        self.store.flush()
+        self.db.commit()
+        self.db.execute("ATTACH DATABASE ? AS worker", (path,))
+        try:
+            self.store.copy_from("worker", 0)
+            self.db.commit()
+        finally:
+            self.db.execute("DETACH DATABASE worker")
+
     def ranks(self):
         """file id -> position in the report: files in discovery order (rotated files oldest
         first), then by host."""
