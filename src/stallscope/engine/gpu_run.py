@@ -127,7 +127,7 @@ class GpuRecords:
                         self.gpus[(host, index)][name].extend(block)
         self.moments = [values for _, _, _, _, values in store.by_position("gpu_moments")]
         self.checkpoint_waits, self.weight_updates = Intervals(), Intervals()
-        for _, kind, _, _, (start, end) in store.by_position("waits"):
+        for _, kind, _, _, (start, end) in store.by_position("waits") if self.gpus else ():
             (self.checkpoint_waits if kind == CHECKPOINT_WAIT else self.weight_updates).spans.append((moment(start), moment(end)))
 
     def samples(self):
