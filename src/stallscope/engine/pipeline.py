@@ -92,7 +92,9 @@ def _working_data(state_dir):
         yield
     except sqlite3.Error as error:
         where = f"the state in {state_dir}" if state_dir else f"the working data in {tempfile.gettempdir()}"
-        raise EngineError(f"cannot keep {where}: {error}; free space there or point TMPDIR elsewhere") from None
+        hint = ("another analysis is using it: try again when it has finished" if "locked" in str(error)
+                else "free space there or point TMPDIR elsewhere")
+        raise EngineError(f"cannot keep {where}: {error}; {hint}") from None
     except OSError as error:
         if error.filename:  # an input or state path: InputError names them
             raise
