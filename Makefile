@@ -37,6 +37,7 @@ demo: venv system-deps
 	@echo
 	@awk '/^## Findings/ {exit} {print}' runs/latest/analysis/SUMMARY.md
 	@echo "Full report: runs/latest/analysis/SUMMARY.md"
+	@if [ -f runs/latest/analysis/report.html ]; then echo "Report page: $$(realpath runs/latest/analysis/report.html)"; fi
 
 clean:
 	rm -rf .pytest_cache

@@ -156,7 +156,8 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
     context["endpoints"] = endpoints
 
     resolved = []
-    for component in components:
+    # A requires_gpu component no host can run is left out (the same on every host: the same hosts).
+    for component in (c for c in components if hosts[c["name"]] or not c.get("requires_gpu")):
         name = component["name"]
         where = f"profile {profile_name}: {name}"
         here = host in hosts[name]

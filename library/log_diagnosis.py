@@ -13,7 +13,8 @@ description:
   - Runs the stallscope analysis engine over log files and directories on the host the module runs on
     and returns the diagnosis, its severity, the findings and the metrics.
   - On the controller after a collect it also writes the report files (SUMMARY.md, report.json, the
-    statistics and timeline files) with O(out_dir).
+    statistics and timeline files, and report.html when Bokeh, the C(report) extra, is installed)
+    with O(out_dir).
   - On a remote host (for a live status) it reads the logs where they are; nothing is transferred. The
     engine is shipped with the module as module_utils, so the host needs only Python.
   - Which file is the orchestrator's, the inference server's or the trainer's is recognised from the
@@ -144,6 +145,14 @@ report_path:
   description: Path of report.json, when O(out_dir) was given and not in check mode.
   returned: when written
   type: str
+html_path:
+  description: Path of report.html (timeline, distributions, diagnosis), when O(out_dir) was given, not in check mode.
+  returned: when written
+  type: str
+html_missing:
+  description: Why report.html was not written and how to get it (Bokeh, the C(report) extra, is not installed).
+  returned: when O(out_dir) was given and Bokeh is missing
+  type: str
 """
 
 import os
@@ -153,6 +162,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine import analyze, analyze_states, write_outputs
 from ansible.module_utils.stallscope.engine.errors import EngineError, NoRecognisedLines
+from ansible.module_utils.stallscope.report_html import RendererMissing, write_report_html
 
 
 def _scratch_copy(state_dir):
@@ -225,6 +235,12 @@ def main():
                 module.fail_json(msg="could not write the report to %s: %s" % (out_dir, err), **result)
             result["summary_path"] = os.path.join(out_dir, "SUMMARY.md")
             result["report_path"] = os.path.join(out_dir, "report.json")
+            try:
+                result["html_path"] = write_report_html(report, out_dir)
+            except RendererMissing as missing:
+                result["html_missing"] = str(missing)
+            except OSError as err:
+                module.fail_json(msg="could not write report.html to %s: %s" % (out_dir, err), **result)
     module.exit_json(**result)
 
 

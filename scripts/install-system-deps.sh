@@ -14,6 +14,9 @@ declare -A wanted=(
   [ssh]=openssh-client
   [tar]=tar
   [sudo]=sudo
+  # report.html's browser tests: headless Chromium and its WebDriver, driven by Selenium
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 
 missing=()

@@ -98,7 +98,7 @@ def test_helpers_lines_read_back_to_the_same_numbers(tmp_path, loggers):
                                          weight_dir="/runs/r1/output/weights/step 1") as update:
                 update.rpc_ms = post(update.url, update.headers)["rpc_ms"]
             updates.append(update)
-            batch.completions, batch.inflight = 8, 10
+            batch.completions, batch.tokens, batch.inflight = 8, 1200, 10
         staleness = instrument.rollout(orchestrator, trunc_pct=12.5, current_step=3, ckpt_step=1)
     finally:
         server.shutdown()

@@ -156,9 +156,11 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     assert os.readlink(controller.runs / "latest") == "second"
 
 
-def test_one_profile_variable_from_the_command_line_keeps_the_inventorys_others(controller):
+def test_one_profile_variable_from_the_command_line_status_tails_and_wait_timeout(controller):
     """`-e stallscope_profile_var_steps=3` (text, as -e name=value gives it) sets steps alone: the
-    inventory's stallscope_profile_vars (its port) stay, and the manifest records the int."""
+    inventory's stallscope_profile_vars (its port) stay, and the manifest records the int. On the
+    same run, status shows the ended trainer's last 20 lines with the secret masked, and a wait for
+    the never-ending orchestrator runs out after wait_timeout, naming it."""
     port = free_port()
     inventory = yaml.safe_load(controller.inventory.read_text())
     inventory["all"]["vars"] = {"stallscope_profile_vars": {"port": port, "steps": 5}}
@@ -172,41 +174,34 @@ def test_one_profile_variable_from_the_command_line_keeps_the_inventorys_others(
     assert components["trainer"]["command"].startswith("for i in $(seq 3);")
     # Every window starts with the uv directory first on PATH (absolute).
     assert components["trainer"]["environment"]["PATH"].startswith(f"{Path.home()}/.local/bin:")
-    assert (controller.run_root / "composed" / "logs" / "trainer.log").read_text() == "step 1\nstep 2\nstep 3\n"
+    logs = controller.run_root / "composed" / "logs"
+    for _ in range(300):
+        if (logs / "trainer.exit").exists():
+            break
+        time.sleep(0.1)
+    assert (logs / "trainer.log").read_text() == "step 1\nstep 2\nstep 3\n"
+
+    # As if the process had printed its token on its way out.
+    with open(logs / "trainer.log", "a") as log:
+        log.writelines(f"extra {n}\n" for n in range(1, 25))
+        log.write(f"extra 25 token {SECRET}\n")
+    runner, output = controller.play("status.yml", run_id="composed")
+    assert runner.rc == 0, output[-3000:]
+    shown = output[output.index("trainer: last lines of its log:"):]
+    assert "extra 6\n" in shown and "extra 25 token ********" in shown, output[-3000:]
+    assert "step 3" not in shown and "extra 5\n" not in shown      # the last 20 lines only
+    assert "inference: last lines" not in output                      # alive: no tail
+    assert SECRET not in json.dumps(list(runner.events))
+
+    runner, output = controller.play("status.yml", run_id="composed", wait=True, wait_timeout=3)
+    assert runner.rc != 0
+    assert "orchestrator still running after 3 s: wait longer with -e wait_timeout=SECONDS" in " ".join(output.split())
     runner, output = controller.play("stop_experiment.yml", run_id="composed")
     assert runner.rc == 0, output[-3000:]
 
     runner, output = controller.play("launch.yml", run_id="typo", stallscope_profile_var_stpes="3")
     assert runner.rc != 0
     assert "['stpes'] are not variables of profile crashy" in " ".join(output.split()), output[-3000:]
-
-
-def test_status_shows_an_ended_components_last_lines_masked_and_a_wait_times_out(controller):
-    runner, output = controller.play("launch.yml", run_id="tails")
-    assert runner.rc == 0, output[-3000:]
-    logs = controller.run_root / "tails" / "logs"
-    for _ in range(300):
-        if (logs / "trainer.exit").exists():
-            break
-        time.sleep(0.1)
-    # As if the process had printed its token on its way out.
-    with open(logs / "trainer.log", "a") as log:
-        log.writelines(f"extra {n}\n" for n in range(1, 25))
-        log.write(f"extra 25 token {SECRET}\n")
-    runner, output = controller.play("status.yml", run_id="tails")
-    assert runner.rc == 0, output[-3000:]
-    shown = output[output.index("trainer: last lines of its log:"):]
-    assert "extra 6\n" in shown and "extra 25 token ********" in shown, output[-3000:]
-    assert "step 2" not in shown and "extra 5\n" not in shown      # the last 20 lines only
-    assert "inference: last lines" not in output                      # alive: no tail
-    assert SECRET not in json.dumps(list(runner.events))
-
-    # The orchestrator is a job that never ends: the wait gives up after wait_timeout, naming it.
-    runner, output = controller.play("status.yml", run_id="tails", wait=True, wait_timeout=3)
-    assert runner.rc != 0
-    assert "orchestrator still running after 3 s: wait longer with -e wait_timeout=SECONDS" in " ".join(output.split())
-    runner, output = controller.play("stop_experiment.yml", run_id="tails")
-    assert runner.rc == 0, output[-3000:]
 
 
 def test_gpu_sampler_runs_where_there_is_a_gpu_and_status_shows_its_latest_sample(controller, tmp_path):

@@ -1,4 +1,4 @@
-"""`stallscope analyze PATH...`, `stallscope merge STATE_DIR...` and `stallscope compare BEFORE AFTER`.
+"""`stallscope analyze PATH...`, `stallscope merge STATE_DIR...` and `stallscope compare BEFORE AFTER [MORE...]`.
 
 Exit status (docs/analysis.md): 0 report written (whatever the diagnosis, unless a gate option
 says otherwise); 2 usage error or unreadable input; 3 inputs readable but no recognised line;
@@ -15,10 +15,13 @@ import time
 
 from . import __version__
 from .engine import analyze, analyze_states, write_outputs
-from .engine.compare import compare, compare_markdown, load_report
+from .engine.compare import compare, compare_markdown, compare_runs, compare_runs_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
 from .engine.thresholds import LEVELS, merge_thresholds
+from .fixes import profile_fixes
+from .progress import Progress
+from .report_html import RendererMissing, write_compare_html, write_report_html
 
 EXIT_SEVERITY = 4  # analyze --fail-on: the diagnosis reached the level
 EXIT_REGRESSION = 5  # compare --fail-on-regression: verdict fail
@@ -65,11 +68,17 @@ def _parser():
         merge_cmd.add_argument(flag, **kwargs)
     merge_cmd.set_defaults(handler=_merge)
 
-    compare_cmd = commands.add_parser("compare", parents=[common], help="compare two analyses (before/after)",
-                                      description="Compare BEFORE and AFTER: analysis dirs, report.json files or log dirs.")
+    compare_cmd = commands.add_parser("compare", parents=[common], help="compare analyses (before/after, or N runs)",
+                                      description="Compare BEFORE and AFTER (analysis dirs, report.json files or log dirs); "
+                                                  "with more runs, one row per run, each judged against BEFORE.")
     compare_cmd.add_argument("before", metavar="BEFORE")
     compare_cmd.add_argument("after", metavar="AFTER")
+    compare_cmd.add_argument("more", metavar="MORE", nargs="*", help="further runs: an N-way table")
+    compare_cmd.add_argument("--objective", type=_objective, metavar="FIGURE:higher|lower",
+                             help="mark the best run by a report figure, e.g. throughput.completions_per_s:higher")
     compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON instead of Markdown")
+    compare_cmd.add_argument("--html", metavar="FILE", default="compare.html",
+                             help="where to write the comparison page (default ./compare.html; replaced if there)")
     compare_cmd.add_argument("--fail-on-regression", action="store_true",
                              help=f"exit {EXIT_REGRESSION} when the verdict is fail, {EXIT_NOT_JUDGED} when it is "
                                   "inconclusive or incomplete")
@@ -106,8 +115,14 @@ def _non_negative(text):
 
 def _analyze(args):
     out_dir = _out_dir(args)
-    report = analyze(args.paths, thresholds=_thresholds(args.thresholds), async_level=args.async_level,
-                     state_dir=args.state, jobs=args.jobs)
+    thresholds = _thresholds(args.thresholds)
+    progress = Progress.for_terminal(args.paths)
+    try:
+        report = analyze(args.paths, thresholds=thresholds, async_level=args.async_level, state_dir=args.state,
+                         jobs=args.jobs, progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
     return _write(args, report, out_dir)
 
 
@@ -129,6 +144,11 @@ def _out_dir(args):
 def _write(args, report, out_dir):
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
+    try:
+        page = write_report_html(report, out_dir)
+    except RendererMissing as missing:
+        page = None
+        print(f"stallscope {args.command}: {missing}", file=sys.stderr)
     if args.json:
         dump_report(report, sys.stdout)
         print(f"stallscope {args.command}: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
@@ -138,6 +158,8 @@ def _write(args, report, out_dir):
         if top is not None:
             print(top["summary"])
         print(f"report: {summary}")
+        if page is not None:
+            print(f"html: {page}")
     if args.fail_on is not None and report["severity"] in LEVELS[LEVELS.index(args.fail_on):]:
         return EXIT_SEVERITY
     return 0
@@ -145,16 +167,39 @@ def _write(args, report, out_dir):
 
 def _compare(args):
     thresholds = _thresholds(args.thresholds)
-    before = load_report(args.before, thresholds, args.async_level)
-    after = load_report(args.after, thresholds, args.async_level)
-    result = compare(before, after, thresholds)
+    paths = [args.before, args.after, *args.more]
+    reports = [load_report(path, thresholds, args.async_level) for path in paths]
+    if len(reports) == 2 and args.objective is None:
+        result = compare(*reports, thresholds)
+        verdicts = {result["verdict"]}
+        text = compare_markdown(result, args.before, args.after)
+    else:
+        result = compare_runs([{"name": path, "report": report} for path, report in zip(paths, reports)],
+                              args.objective, thresholds)
+        verdicts = {row["verdict"] for row in result["rows"][1:]}
+        text = compare_runs_markdown(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:
-        sys.stdout.write(compare_markdown(result, args.before, args.after))
-    if args.fail_on_regression and result["verdict"] != "pass":
-        return EXIT_REGRESSION if result["verdict"] == "fail" else EXIT_NOT_JUDGED
+        sys.stdout.write(text)
+    if len(reports) == 2 and args.objective is None:
+        try:
+            page = write_compare_html(result, *reports, (args.before, args.after), args.html)
+            print(f"html: {page}", file=sys.stderr if args.json else sys.stdout)
+        except RendererMissing as missing:
+            print(f"stallscope compare: {missing}", file=sys.stderr)
+    if args.fail_on_regression and verdicts != {"pass"}:
+        return EXIT_REGRESSION if "fail" in verdicts else EXIT_NOT_JUDGED
     return 0
+
+
+def _objective(text):
+    """`FIGURE:higher|lower` as {metric, better}, checked as a profile's objective is."""
+    metric, _, better = text.rpartition(":")
+    try:
+        return profile_fixes({"name": "--objective", "objective": {"metric": metric, "better": better}})["objective"]
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("profile --objective: objective", "--objective")) from None
 
 
 def _thresholds(path):

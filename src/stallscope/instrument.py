@@ -177,14 +177,14 @@ class CheckpointWait(_Span):
 
 class GenerationBatch(_Span):
     """Orchestrator: collecting one batch of rollouts. `inflight` is the number of generation requests
-    in flight at the start; before the block ends set `completions` (rollouts collected) and
-    `inflight` (in flight at the end)."""
+    in flight at the start; before the block ends set `completions` (rollouts collected), `tokens`
+    (completion tokens they hold, optional) and `inflight` (in flight at the end)."""
 
     def __init__(self, logger, target_batch, inflight):
         super().__init__(logger)
         self.target_batch = int(target_batch)
         self.inflight = int(inflight)
-        self.completions = None
+        self.completions = self.tokens = None
         self.dur_ms = None
 
     def opening(self):
@@ -192,8 +192,9 @@ class GenerationBatch(_Span):
 
     def closing(self, now):
         self.dur_ms = _ms(now - self.started)
-        completions = "" if self.completions is None else f"completions={int(self.completions)} "
-        return f"[gen] batch.done {completions}dur_ms={self.dur_ms:.3f} inflight={int(self.inflight)} t={_t(now)}"
+        counts = "".join(f"{name}={int(value)} " for name, value in (("completions", self.completions), ("tokens", self.tokens))
+                         if value is not None)
+        return f"[gen] batch.done {counts}dur_ms={self.dur_ms:.3f} inflight={int(self.inflight)} t={_t(now)}"
 
 
 def rollout(logger, trunc_pct, current_step, ckpt_step):

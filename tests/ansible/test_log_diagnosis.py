@@ -19,6 +19,8 @@ def test_diagnoses_collected_logs_and_writes_the_report(tmp_path):
     assert result["severity"] == "critical" and result["changed"]
     assert Path(result["summary_path"]).read_text().startswith("#")
     assert result["metrics"]["queue_ms"]["count"] == report["metrics"]["queue_ms"]["count"] > 0
+    html = Path(result["html_path"]).read_text()
+    assert result["html_path"] == str(out_dir / "report.html") and "frontend_queue_saturation" in html
 
 
 def test_refuses_to_overwrite_an_earlier_report(tmp_path):

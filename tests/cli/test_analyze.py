@@ -11,6 +11,7 @@ OUTPUT_FILES = {
     "SUMMARY.md", "report.json", "queue_ms_stats.txt", "rpc_ms_stats.txt", "ckpt_wait_stats.txt",
     "ckpt_write_stats.txt", "gen_batch_stats.txt", "rollout_stats.txt", "slowest_updates.txt", "timeline.txt",
     "per_step.txt",
+    "report.html",
 }
 
 
@@ -27,6 +28,7 @@ def test_writes_every_output_file_and_names_the_diagnosis(stallscope, queue_run,
     result = stallscope("analyze", queue_run, "--out", tmp_path / "out")
     assert result.code == 0, result.err
     assert result.out.startswith("diagnosis: frontend_queue_saturation (critical)")
+    assert result.out.endswith(f"html: {tmp_path / 'out' / 'report.html'}\n")
     assert set(os.listdir(tmp_path / "out")) == OUTPUT_FILES
     summary = (tmp_path / "out" / "SUMMARY.md").read_text()
     assert summary.index("Diagnosis: `frontend_queue_saturation`") < summary.index("## Key metrics")

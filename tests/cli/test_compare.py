@@ -80,3 +80,16 @@ def test_success_criteria_come_from_the_thresholds_file(stallscope, tmp_path):
     result = stallscope("compare", before, after, "--thresholds", strict, "--fail-on-regression")
     assert result.code == 5
     assert "- fail: queue_ms p95 < 50 ms (after)" in result.out
+
+
+def test_three_runs_print_one_row_each_with_the_best_marked(stallscope, tmp_path):
+    before, after = before_and_after(tmp_path)
+    result = stallscope("compare", before, after, before, "--objective", "throughput.completions_per_s:higher")
+    assert result.code == 0, result.err
+    rows = [line for line in result.out.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == 3
+    assert rows[1].startswith(f"| **{after}** (best) |") and rows[1].endswith("| pass |")
+    assert rows[2].endswith("| fail |")  # the baseline again: queue_ms p95 is not below 300 ms
+    assert stallscope("compare", before, after, before, "--fail-on-regression").code == 5
+    bad = stallscope("compare", before, after, "--objective", "fast:higher")
+    assert bad.code == 2 and "--objective.metric: 'fast' is not <metric>.<stat>" in bad.err

@@ -138,7 +138,8 @@ def test_multi_target_variant_is_compared_with_the_per_target_one(experiments, p
     assert multi_target["job_exit_code"] == 0
     assert multi_target["dask"]["split_agg_pct"] == 0.0 and multi_target["dask"]["trials"] == TRIALS
     before, after = (experiments.runs_dir / run / "analysis" for run in ("per-target", "multi-target"))
-    compared = subprocess.run([sys.executable, "-m", "stallscope", "compare", str(before), str(after)],
+    compared = subprocess.run([sys.executable, "-m", "stallscope", "compare", str(before), str(after),
+                               "--html", str(experiments.runs_dir / "compare.html")],
                               env={**os.environ, "PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True,
                               timeout=60)
     assert compared.returncode == 0, compared.stderr

@@ -33,7 +33,7 @@ def finish(deployment, run_id, across_hosts=None):
     return json.loads((deployment.runs_dir / run_id / "analysis" / "report.json").read_text())
 
 
-def test_one_host_shared_client_saturates_dedicated_is_healthy_rerun_changes_nothing(one_host, deploy):
+def test_one_host_shared_client_saturates_validate_fix_runs_the_dedicated_client_rerun_changes_nothing(one_host, deploy):
     host = one_host.hosts[0]
     deployment = deploy(one_host, {group: [host] for group in GROUPS}, {"max_steps": STEPS})
 
@@ -50,11 +50,28 @@ def test_one_host_shared_client_saturates_dedicated_is_healthy_rerun_changes_not
     report = finish(deployment, "shared")
     assert report["diagnosis"] == "frontend_queue_saturation", report["findings"]
 
-    deployment.profile_vars["admin_client"] = "dedicated"
-    started = deployment.play("run_experiment.yml", run_id="dedicated")
-    assert started.rc == 0, started.summary()
-    report = finish(deployment, "dedicated")
-    assert report["diagnosis"] == "healthy", report["findings"]
+    # The closed loop: the profile's fix for the diagnosis (the dedicated admin client) runs as its
+    # own run, is waited for, stopped, collected, analysed and judged against the baseline.
+    variant = "shared-fix-dedicated-admin-client"
+    deployment.run_ids.append(variant)  # stopped at teardown if the playbook fails midway
+    validated = deployment.play("validate_fix.yml", baseline="shared")
+    assert validated.rc == 0, validated.summary()
+    assert f"trying dedicated-admin-client ({{\"admin_client\": \"dedicated\"}}) as run {variant}" in validated.text
+    verdict = json.loads((deployment.runs_dir / variant / "fix_verdict.json").read_text())
+    assert f"**Verdict: {verdict['verdict']}**" in validated.text
+    queue = next(row for row in verdict["decided_by"] if row["figure"] == "queue_ms.p95")
+    assert queue["before"] == report["metrics"]["queue_ms"]["p95"] and queue["after"] < queue["before"] / 5
+    criteria = {c["name"].split(" ")[0]: c["result"] for c in verdict["comparison"]["criteria"]}
+    assert criteria["generation"] == "pass", verdict["comparison"]["criteria"]
+    # `fixed` needs queue_ms p95 < 300 ms; the dedicated client's few ms can exceed that when other
+    # tests load the machine (seen: one update of four at 506 ms), and the verdict then honestly says
+    # `improved` with the queue target as the only failing criterion.
+    if criteria["queue_ms"] == "pass":
+        assert verdict["verdict"] == "fixed", verdict["reason"]
+    else:
+        assert verdict["verdict"] == "improved" and queue["after"] >= 300, verdict["reason"]
+    assert json.loads((deployment.runs_dir / variant / "launch" / f"{host.name}.json").read_text())["config"][
+        "admin_client"] == "dedicated"
 
 
 def test_three_hosts_run_is_collected_from_each_and_correlated(three_hosts, deploy, shared_output_dir):

@@ -146,7 +146,7 @@ def test_outputs_and_compare_show_the_seed_5d_figures(tmp_path):
     # The CLI prints the same.
     (tmp_path / "before.json").write_text(json.dumps(before))
     cli = subprocess.run([sys.executable, "-m", "stallscope", "compare", str(tmp_path / "before.json"),
-                          str(tmp_path / "multi-target")], capture_output=True, text=True,
+                          str(tmp_path / "multi-target")], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")})
     assert cli.returncode == 0 and "## A/B (docs/dask.md)" in cli.stdout
 

@@ -101,3 +101,24 @@ def test_time_of_day_prefixes_still_place_samples_in_the_waits(tmp_path):
     assert orchestrator.read_text().startswith("10:00:02    INFO [ckpt] wait.start")
     report = analyze([str(tmp_path / "run")])
     assert report["gpu"]["during_checkpoint_waits"] == {"intervals": 2, "samples": 16, "util_mean": 0.0, "idle_share": 1.0}
+
+
+def test_the_launch_roles_sampler_output_is_read(tmp_path):
+    # The launch role's gpu_sampler runs this exact query (--format=csv,nounits -l N) into
+    # logs/gpu_sampler.log; an NVML message before the header does not hide the file.
+    recorded = Path(__file__).parents[1] / "fixtures" / "nvidia-smi" / "a100x2" / "query-gpu-sample.out"
+    log = tmp_path / "logs" / "gpu_sampler.log"
+    log.parent.mkdir()
+    log.write_text("Failed to initialize NVML: Unknown Error\n" + recorded.read_text())
+    report = analyze([str(tmp_path)])
+    rows = {row["gpu"]: row for row in report["gpu"]["gpus"]}
+    assert rows[0]["util_mean"] == pytest.approx((97 + 12) / 2) and rows[1]["idle_share"] == 1.0
+    assert rows[1]["latest"]["power_w"] == 60.87
+
+
+def test_an_over_long_line_is_counted_and_skipped(tmp_path):
+    log = tmp_path / "gpu_sampler.log"
+    log.write_bytes(b"index, utilization.gpu [%]\n0, 5 %\n" + b"x" * (5 << 20) + b"\n1, 7 %\n")
+    events, counts = samples_of(log)
+    assert counts["overlong_lines"] == 1 and counts["lines"] == 4
+    assert [(e["gpu"], e["line"]) for e in events] == [(0, 2), (1, 4)]

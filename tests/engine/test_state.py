@@ -23,8 +23,10 @@ DASK_LINES = [line for path in sorted((FIXTURES / "dask").rglob("*.log"))
 
 
 def comparable(report):
-    """report.json and timeline.txt with the paths made relative (runs differ only in where)."""
-    return json.loads(json.dumps(report)), timeline_text(report)
+    """report.json, timeline.txt and report.html's other timeline streams (checkpoints, Dask tasks and
+    memory messages), as text whose paths _relative makes relative (runs differ only in where)."""
+    streams = {name: list(getattr(report.timeline, name)()) for name in ("checkpoints", "dask_tasks", "dask_memory_events")}
+    return json.loads(json.dumps(report)), timeline_text(report) + json.dumps(streams)
 
 
 def copy_tree(files, root):
@@ -148,20 +150,16 @@ def check_resumed(logs, state):
     assert resumed == full
 
 
-def test_only_appended_bytes_are_read(tmp_path, monkeypatch):
-    from stallscope.engine import scan
+def test_only_appended_bytes_are_read(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.log").write_bytes(lines_of(30))
     analyze([logs], state_dir=tmp_path / "state")
-    read = []
-    span = scan.scan_span
-    monkeypatch.setattr("stallscope.engine.pipeline.scan_span",
-                        lambda path, on_event, families, offset, lines: read.append(offset) or span(path, on_event, families, offset, lines))
+    read = []  # what the progress callback is told, chunk by chunk
     with open(logs / "a.log", "ab") as handle:
         handle.write(lines_of(2, start=50))
-    report = analyze([logs], state_dir=tmp_path / "state")
-    assert read == [len(lines_of(30))]
+    report = analyze([logs], state_dir=tmp_path / "state", progress=lambda path, size: read.append((path, size)))
+    assert read == [(str(logs / "a.log"), len(lines_of(2, start=50)))]
     assert report["updates"]["complete"] == 32
 
 

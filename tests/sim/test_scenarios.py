@@ -170,7 +170,7 @@ def test_weight_load_during_a_batch_is_generation_contention(runs):
     assert during["count"] == 2 and between["count"] == 2
     assert during["min"] - between["max"] > 1500  # most of the 3 s pause shows in each overlapping batch
     contention = next(f for f in report["findings"] if f["id"] == "generation_contention")
-    update_traces = {r["trace_id"] for r in update_records(run.dir) if r["client.send"]["path"].endswith(("step_1", "step_2"))}
+    update_traces = {r["trace_id"] for r in update_records(run.dir) if r["client.send"].get("weight_dir", "").endswith(("step_1", "step_2"))}
     assert {trace for batch in contention["evidence"]["slowest_batches"] for trace in batch["updates"]} == update_traces
 
 

@@ -13,18 +13,18 @@ COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms
 DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                  "event_loop_unresponsive_s")
 SHOWN = ("mean", "p50", "p95")
-# The A/B figures of docs/dask.md: (label, where in the report: dask section key or metric.stat).
+# The A/B figures of docs/dask.md: (label, where in the report: report_value's path).
 DASK_FIGURES = (
-    ("trials per minute", "trials_per_min"),
-    ("trials", "trials"),
+    ("trials per minute", "dask.trials_per_min"),
+    ("trials", "dask.trials"),
     ("sim duration p50 (ms)", "sim_duration_ms.p50"),
     ("sim duration p95 (ms)", "sim_duration_ms.p95"),
     ("agg duration p50 (ms)", "agg_duration_ms.p50"),
     ("agg duration p95 (ms)", "agg_duration_ms.p95"),
-    ("split-aggregation rate (%)", "split_agg_pct"),
+    ("split-aggregation rate (%)", "dask.split_agg_pct"),
     ("payload per aggregation p50 (MB)", "agg_total_inline_mb.p50"),
-    ("agg/sim median ratio", "agg_sim_ratio"),
-    ("transfer share of task time (%)", "perf_report.transfer_share"),
+    ("agg/sim median ratio", "dask.agg_sim_ratio"),
+    ("transfer share of task time (%)", "dask.perf_report.transfer_share"),
 )
 
 
@@ -47,9 +47,9 @@ def load_report(path, thresholds=None, async_level=None):
 # The verdict: the first of these that some criterion gave, else `pass`.
 VERDICT_ORDER = (("fail", "fail"), ("inconclusive", "inconclusive"), ("not measured", "incomplete"))
 # Run-level throughput figures shown side by side (report `throughput` keys).
-THROUGHPUT_FIGURES = (("completions/s", "completions_per_s"), ("tokens/s", "tokens_per_s"),
-                      ("step time (s)", "step_time_s"), ("steady-state steps", "steps"),
-                      ("steady-state span (s)", "span_s"))
+THROUGHPUT_FIGURES = (("completions/s", "throughput.completions_per_s"), ("tokens/s", "throughput.tokens_per_s"),
+                      ("step time (s)", "throughput.step_time_s"), ("steady-state steps", "throughput.steps"),
+                      ("steady-state span (s)", "throughput.span_s"))
 
 
 def compare(before, after, thresholds=None):
@@ -85,30 +85,34 @@ def compare(before, after, thresholds=None):
         "verdict": verdict,
     }
     if not dask:
-        result["throughput"] = [dict(figure=label, before=_throughput(before, key), after=_throughput(after, key),
-                                     change=_change(_throughput(before, key), _throughput(after, key)))
-                                for label, key in THROUGHPUT_FIGURES]
+        result["throughput"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
+                                     change=_change(report_value(before, where), report_value(after, where)))
+                                for label, where in THROUGHPUT_FIGURES]
     if dask:
-        result["dask"] = [dict(figure=label, before=_figure(before, where), after=_figure(after, where),
-                               change=_change(_figure(before, where), _figure(after, where)))
+        result["dask"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
+                               change=_change(report_value(before, where), report_value(after, where)))
                           for label, where in DASK_FIGURES]
     return result
 
 
-def _figure(report, where):
-    """A Dask A/B figure of a report: a dask section key, `perf_report.transfer_share` (as %) or
-    `metric.stat`."""
-    if where == "perf_report.transfer_share":
-        share = (report["dask"].get("perf_report") or {}).get("transfer_share")
-        return None if share is None else share * 100.0
-    if "." in where:
-        name, stat = where.split(".")
-        return (report["metrics"].get(name) or {}).get(stat)
-    return report["dask"].get(where)
+# Report sections whose figures report_value reads by key.
+REPORT_SECTIONS = ("throughput", "dask", "gpu")
 
 
-def _throughput(report, key):
-    return (report.get("throughput") or {}).get(key)
+def report_value(report, path):
+    """A figure of a report by path, or None: `throughput.<key>` (run-level throughput), `gpu.<key>`,
+    `dask.<key>` (`dask.perf_report.transfer_share` as %) or `<metric>.<stat>` (a metric's statistic)."""
+    section, _, key = path.partition(".")
+    if section in ("throughput", "gpu"):
+        return (report.get(section) or {}).get(key)
+    if section == "dask":
+        dask = report.get("dask") or {}
+        if key == "perf_report.transfer_share":
+            share = (dask.get("perf_report") or {}).get("transfer_share")
+            return None if share is None else share * 100.0
+        return dask.get(key)
+    name, _, stat = path.rpartition(".")
+    return (report["metrics"].get(name) or {}).get(stat)
 
 
 def _trials_criterion(before, after, criteria):
@@ -144,7 +148,7 @@ def _change(old, new):
 def _queue_criterion(after, criteria):
     limit = criteria["queue_ms_p95_below"]
     p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
-    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95}
+    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95, "figure": "queue_ms.p95"}
     if p95 is None:
         return dict(criterion, result="not measured")
     return dict(criterion, result="pass" if p95 < limit else "fail")
@@ -194,16 +198,81 @@ def _sizes(section):
     return "/".join(f"{size:g}" for size in section["batch_sizes"]) or "unknown"
 
 
+# The figures of the N-way table (label, report_value path): the key metrics' p50/p95 and throughput.
+RUN_FIGURES = (("queue_ms p50", "queue_ms.p50"), ("queue_ms p95", "queue_ms.p95"), ("rpc_ms p95", "rpc_ms.p95"),
+               ("batch dur_ms p95", "gen_dur_ms.p95"), ("completions/s", "throughput.completions_per_s"),
+               ("step time s", "throughput.step_time_s"))
+DASK_RUN_FIGURES = (("trials/min", "dask.trials_per_min"), ("split %", "dask.split_agg_pct"),
+                    ("agg p50 ms", "agg_duration_ms.p50"), ("agg p95 ms", "agg_duration_ms.p95"),
+                    ("sim p95 ms", "sim_duration_ms.p95"))
+
+
+def compare_runs(runs, objective=None, thresholds=None):
+    """One row per run: diagnosis, severity, the objective, the key figures, and the verdict of each
+    run against the first (the baseline). `runs`: dicts with `name`, `report` (None when the run
+    failed, with `failure` saying why) and optional `variables`. `objective`: {metric, better}
+    (docs/profiles.md) marks the best run."""
+    reports = [run["report"] for run in runs if run.get("report") is not None]
+    figures = DASK_RUN_FIGURES if reports and all("dask" in report for report in reports) else RUN_FIGURES
+    baseline = runs[0].get("report") if runs else None
+    rows = []
+    for index, run in enumerate(runs):
+        report = run.get("report")
+        row = {"name": run["name"], "variables": run.get("variables") or {}}
+        if report is None:
+            rows.append(dict(row, failed=run.get("failure") or "no analysis", diagnosis=None, severity=None,
+                             objective=None, figures={}, verdict=None))
+            continue
+        verdict = compare(baseline, report, thresholds)["verdict"] if index and baseline is not None else None
+        rows.append(dict(row, failed=None, diagnosis=report["diagnosis"], severity=report["severity"],
+                         objective=report_value(report, objective["metric"]) if objective else None,
+                         figures={label: report_value(report, path) for label, path in figures}, verdict=verdict))
+    ranked = [row for row in rows if row["objective"] is not None]
+    best = None
+    if ranked:
+        pick = max if objective["better"] == "higher" else min
+        best = pick(ranked, key=lambda row: row["objective"])["name"]
+    return {"objective": objective, "figures": [label for label, _ in figures], "rows": rows, "best": best}
+
+
+def compare_runs_markdown(result, title="stallscope compare"):
+    """The N-way table: one row per run, the best by the objective marked."""
+    objective = result["objective"]
+    variables = sorted({key for row in result["rows"] for key in row["variables"]})
+    head = ["run", *variables, "diagnosis"]
+    if objective:
+        head.append(f"{objective['metric']} ({objective['better']} is better)")
+    head += [*result["figures"], "vs first"]
+    out = [f"# {title}", ""]
+    if result["best"] is not None:
+        out += [f"Best by {objective['metric']}: **{result['best']}**", ""]
+    out += ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    for row in result["rows"]:
+        name = f"**{row['name']}** (best)" if row["name"] == result["best"] else row["name"]
+        cells = [name, *(str(row["variables"].get(key, "-")) for key in variables)]
+        if row["failed"]:
+            cells.append(f"failed: {row['failed']}")
+            cells += ["-"] * (len(head) - len(cells))
+        else:
+            cells.append(f"`{row['diagnosis']}` ({row['severity']})")
+            if objective:
+                cells.append(figure_text(row["objective"]))
+            cells += [figure_text(row["figures"][label]) for label in result["figures"]]
+            cells.append(row["verdict"] or "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def compare_markdown(result, before_name, after_name):
     out = [f"# stallscope compare: {before_name} -> {after_name}", ""]
     out.append(f"**Verdict: {result['verdict']}**")
     out.append("")
     for criterion in result["criteria"]:
-        values = ", ".join(f"{side} {_figure_text(criterion[side])}" for side in ("before", "after") if side in criterion)
+        values = ", ".join(f"{side} {figure_text(criterion[side])}" for side in ("before", "after") if side in criterion)
         for label, key, unit in (("tokens/s", "tokens_per_s", ""), ("step time", "step_time_s", " s")):
             if key in criterion:
-                values += (f"; {label} {_figure_text(criterion[key]['before'])}{unit} -> "
-                           f"{_figure_text(criterion[key]['after'])}{unit}")
+                values += (f"; {label} {figure_text(criterion[key]['before'])}{unit} -> "
+                           f"{figure_text(criterion[key]['after'])}{unit}")
         reason = f": {criterion['reason']}" if criterion.get("reason") else ""
         out.append(f"- {criterion['result']}: {criterion['name']} ({values}){reason}")
     out += [
@@ -222,7 +291,7 @@ def compare_markdown(result, before_name, after_name):
         for row in result["throughput"]:
             if row["before"] is None and row["after"] is None:
                 continue
-            out.append(f"| {row['figure']} | {_figure_text(row['before'])} | {_figure_text(row['after'])} | "
+            out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
                        f"{_delta(row['change'])} |")
         out += ["", "## Metrics", ""]
     if "dask" in result:
@@ -233,7 +302,7 @@ def compare_markdown(result, before_name, after_name):
             "| --- | ---: | ---: | ---: |",
         ]
         for row in result["dask"]:
-            out.append(f"| {row['figure']} | {_figure_text(row['before'])} | {_figure_text(row['after'])} | "
+            out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
                        f"{_delta(row['change'])} |")
         out += ["", "## Metrics", ""]
     out += [
@@ -254,8 +323,10 @@ def _delta(change):
     return "-" if change["delta"] is None else f"{change['delta']:+.1f}{percent}"
 
 
-def _figure_text(value):
-    return "-" if value is None else f"{value:.4g}"
+def figure_text(value):
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _fmt(value):

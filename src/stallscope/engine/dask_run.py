@@ -13,6 +13,10 @@ from datetime import datetime
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                   "event_loop_unresponsive_s", "gc_cpu_pct")
 MEMORY_EVENTS = ("memory.pause", "memory.resume", "memory.unmanaged", "memory.restart")
+# What report.html draws, as read back: each SIM/AGG task (it ends at end_s, seconds() of its line)
+# and each memory message. Kept as rows of the store (tables dask_tasks, dask_memory).
+TASK_FIELDS = ("worker", "kind", "end_s", "duration_ms", "param_id", "target")
+MEMORY_EVENT_FIELDS = ("at_s", "kind", "host", "worker")
 
 
 BARE_CLOCK = 15  # the longest bare HH:MM:SS[.ffffff]
@@ -37,6 +41,8 @@ class DaskPartial:
     """One file's dask events so far (plain data in dump()); its samples go to the file's sink."""
 
     def __init__(self, store, sink, file, data=None):
+        self.store = store
+        self.file = file
         self.samples = sink
         data = data or {}
         self.trials = data.get("trials", {})  # param_id -> {"targets": {target: {workers}}, "aggs": count}
@@ -64,6 +70,8 @@ class DaskPartial:
             self._worker(event["worker"])["started"] = True
         elif kind in MEMORY_EVENTS:
             self.memory[kind] += 1
+            self.store.add("dask_memory", None, 0, self.file, event["line"],
+                           (self._seconds(event["ts"]), kind, event.get("worker")))
             if kind == "memory.restart":
                 self.restarted.append(event["worker"])
         elif kind == "event_loop":
@@ -73,6 +81,16 @@ class DaskPartial:
             self.samples["event_loop_unresponsive_s"].append(event["seconds"])
         elif kind == "gc":
             self.samples["gc_cpu_pct"].append(event["cpu_pct"])
+
+    def _seconds(self, ts):
+        """seconds(ts), a bare clock's reading counted on past the midnights it crossed in this file."""
+        at = seconds(ts)
+        if at is not None and len(ts) <= BARE_CLOCK:
+            if self.clock is not None and at < self.clock - DAY_S / 2:
+                self.days += 1
+            self.clock = at
+            at += self.days * DAY_S
+        return at
 
     def _worker(self, address):
         worker = self.workers.get(address)
@@ -85,12 +103,9 @@ class DaskPartial:
         worker = self._worker(event["worker"])
         worker["sims" if kind == "sim" else "aggs"] += 1
         worker["busy_ms"] += duration
-        end = seconds(event["ts"])
-        if end is not None and len(event["ts"]) <= BARE_CLOCK:
-            if self.clock is not None and end < self.clock - DAY_S / 2:
-                self.days += 1
-            self.clock = end
-            end += self.days * DAY_S
+        end = self._seconds(event["ts"])
+        self.store.add("dask_tasks", None, 0, self.file, event["line"],
+                       (event["worker"], kind, end, duration, event["param_id"], event.get("target")))  # TASK_FIELDS
         if end is not None:
             start = end - duration / 1000.0
             self.first = start if self.first is None else min(self.first, start)
@@ -108,9 +123,10 @@ class DaskPartial:
                 self.samples[name].append(event[key])
 
 
-def records(files, partials):
+def records(store, files, partials):
     """The run's dask records from the files' dumped partial states, in report order (a worker's
-    host is that of the first file naming it)."""
+    host is that of the first file naming it); `tasks` and `memory_events`, the rows report.html
+    draws (TASK_FIELDS / MEMORY_EVENT_FIELDS tuples), are read from the store on each pass."""
     trials, workers, memory, restarted, event_loop = {}, {}, {}, [], {}
     first = last = None
     events = 0
@@ -144,7 +160,19 @@ def records(files, partials):
             first = start if first is None else min(first, start)
             last = end if last is None else max(last, end)
     return {"events": events, "trials": trials, "workers": workers, "memory": memory, "restarted": restarted,
-            "event_loop": event_loop, "span": (first, last)}
+            "event_loop": event_loop, "span": (first, last), "tasks": Rows(store, "dask_tasks", lambda rank, values: values),
+            "memory_events": Rows(store, "dask_memory", lambda rank, values: (values[0], values[1], files[rank]["host"], values[2]))}
+
+
+class Rows:
+    """A store table's rows in (file, line) order, each made by make(file position, values):
+    re-iterable, read from disk on each pass."""
+
+    def __init__(self, store, table, make):
+        self.store, self.table, self.make = store, table, make
+
+    def __iter__(self):
+        return (self.make(rank, values) for _, _, rank, _, values in self.store.by_position(self.table))
 
 
 def summary(records, metrics):

@@ -7,7 +7,7 @@ count of the others is given); per_step.txt holds every row, read from the run's
 
 from itertools import islice
 
-ROWS_IN_REPORT = 10_000
+ROWS_IN_REPORT = 2_000
 COLUMNS = ("step", "file", "line", "trace", "op", "queue_ms", "rpc_ms", "wall_ms", "warmup")
 FILE = "per_step.txt"
 
@@ -16,7 +16,7 @@ def rows(timeline_updates, paths, warmup_traces):
     """Dicts of COLUMNS from the timeline's update rows (records.TIMELINE_UPDATE_COLUMNS, in (file,
     line) order); `step` counts the updates of each client file from 1."""
     step, current = 0, None
-    for file, line, _, _, trace, op, wall_ms, queue_ms, rpc_ms, _ in timeline_updates:
+    for file, line, _, _, trace, op, wall_ms, queue_ms, rpc_ms, *_ in timeline_updates:
         if file != current:
             step, current = 0, file
         step += 1

@@ -7,6 +7,7 @@ pass, resumed, or merged from several.
 """
 
 import concurrent.futures
+import functools
 import heapq
 import marshal
 import multiprocessing
@@ -24,7 +25,7 @@ from .inputs import discover
 from .manifests import resolve
 from .metrics import summarize_all
 from .stats import summarize
-from .records import BATCH_FIELDS, TIMELINE_UPDATE_COLUMNS
+from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS
 from .samples import SPILL_EVERY
 from .scan import scan_span, scan_tail
 from .state import STATE_FILE, State, StateRejected, fingerprint, new_file
@@ -35,13 +36,15 @@ SCHEMA_VERSION = 1
 COUNTS = ("bytes", "lines", "recognised", "malformed", "overlong_lines")
 
 
-def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None):
+def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None, progress=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
     `async_level`: the run's async_level, overriding run manifests. `state_dir`: a directory whose
     partial state is resumed (only bytes appended since are read) and saved. `jobs`: worker
-    processes reading files (default: the machine's cores; 1: none). Raises InputError
+    processes reading files (default: the machine's cores; 1: none). `progress(path, size)`: called
+    with the bytes read (decompressed) after each chunk of a file, or, read by a worker process, once
+    the file is read. Raises InputError
     (unusable input or option), NoRecognisedLines (nothing of a known log family in readable
     inputs) or EngineError (no room for the working data).
     """
@@ -52,7 +55,7 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None)
         warnings = []
         state = State.open(state_dir, warnings) if state_dir else State()
         try:
-            files = read(state, paths, warnings, jobs)
+            files = read(state, paths, warnings, jobs, progress)
             return report(state, files, table, async_level, warnings, paths)
         finally:
             state.db.rollback()  # the unfinished last lines read for this report only
@@ -102,7 +105,7 @@ def _working_data(state_dir):
                           "free space there or point TMPDIR elsewhere") from None
 
 
-def read(state, paths, warnings, jobs=None):
+def read(state, paths, warnings, jobs=None, progress=None):
     """Reads into `state` what the log files under `paths` hold beyond what it has read; saves it
     (a state file then holds it); then reads each file's unfinished last line for this report only.
     Returns file id -> the file's record as reported (with those last lines).
@@ -123,9 +126,11 @@ def read(state, paths, warnings, jobs=None):
             todo.append((file_id, log_file.path))  # else matched: read whole before, unchanged since
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(todo) > 1 and sum(_unread(path, state.files[file_id]) for file_id, path in todo) >= PARALLEL_MIN_BYTES:
-        spans = _read_in_workers(state, todo, jobs)
+        spans = _read_in_workers(state, todo, jobs, progress)
     else:
-        spans = [(file_id, _read_span(state.store, file_id, path, state.files[file_id])) for file_id, path in todo]
+        spans = [(file_id, _read_span(state.store, file_id, path, state.files[file_id],
+                                      None if progress is None else functools.partial(progress, path)))
+                 for file_id, path in todo]
     state.save()
     files = {file_id: dict(entry) for file_id, entry in state.files.items()}
     for file_id, span in spans:
@@ -153,9 +158,9 @@ def _unread(path, entry):
         return 0  # read() names the file when it reads it
 
 
-def _read_span(store, file_id, path, entry):
-    """Reads the file from where `entry` stopped into `store` and updates `entry`; returns the Span
-    whose unfinished last line is still to read, or None."""
+def _read_span(store, file_id, path, entry, on_chunk=None):
+    """Reads the file from where `entry` stopped into `store` and updates `entry` (on_chunk(size)
+    after each chunk of a log read); returns the Span whose unfinished last line is still to read, or None."""
     sink = SampleSink(store, file_id)
     sampler = next((family for family in SAMPLERS if family.sniff(path)), None)
     if sampler is not None:  # a tool's own output: read whole, never resumed
@@ -167,7 +172,7 @@ def _read_span(store, file_id, path, entry):
         return None
     partials = [family.Partial(store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
     on_event = _route(partials, sink)
-    span = scan_span(path, on_event, FAMILIES, entry["offset"], entry["lines"])
+    span = scan_span(path, on_event, FAMILIES, entry["offset"], entry["lines"], on_chunk)
     fingerprinted = fingerprint(path, span.offset)
     if fingerprinted[0] == "compressed":  # read whole, tail included: never resumed
         scan_tail(span, on_event, FAMILIES)
@@ -180,20 +185,22 @@ def _read_span(store, file_id, path, entry):
     return None
 
 
-def _read_in_workers(state, todo, jobs):
+def _read_in_workers(state, todo, jobs, progress=None):
     """Each file read by a worker process into a state file of its own; their rows copied into
-    `state`, their file records taken; [(file id, Span or None)]."""
+    `state`, their file records taken (progress(path, bytes read) told as each is); [(file id, Span
+    or None)]."""
     with tempfile.TemporaryDirectory(prefix="stallscope-workers-") as directory:
         work = [(file_id, path, state.files[file_id], os.path.join(directory, f"{file_id}.sqlite")) for file_id, path in todo]
         # Forked workers start at once and inherit the engine already imported (also under Ansible).
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
-            results = list(pool.map(_read_in_worker, work))
         spans = []
-        for (file_id, entry, span), (_, _, _, db) in zip(results, work):
-            state.files[file_id] = entry
-            state.copy_rows(db)
-            spans.append((file_id, span))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
+            for (file_id, entry, span), (_, path, _, db) in zip(pool.map(_read_in_worker, work), work):
+                if progress is not None:
+                    progress(path, entry["bytes"] - state.files[file_id]["bytes"])
+                state.files[file_id] = entry
+                state.copy_rows(db)
+                spans.append((file_id, span))
         return spans
 
 
@@ -304,7 +311,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         "warnings": warnings,
     })
     result.update(sections)
-    result.timeline = Timeline(records["prime-rl"])
+    result.timeline = Timeline(records["prime-rl"], records["dask"])
     return result
 
 
@@ -354,31 +361,55 @@ _TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in
 
 
 class Timeline:
-    """Weight updates (at their client-side line) and generation batches (at batch.done) in
-    (file index, line) order, as (kind, row): rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS. Written
-    once to a private temporary file (10^5 rows per GB of log: never held), so the report does not
-    keep the state open."""
+    """What the timelines show, written once to a private temporary file (10^5 rows per GB of log:
+    never held), so that the report does not keep the state open. Sections, each read on its own:
+    weight updates (at their client-side line) and generation batches (at batch.done) merged in
+    (file index, line) order, as (kind, row): rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS; and,
+    for report.html, the checkpoint waits and writes (CHECKPOINT_FIELDS) in (file index, line) order
+    and the Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
 
-    update_columns, batch_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS
+    update_columns, batch_columns, checkpoint_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS, CHECKPOINT_FIELDS
 
-    def __init__(self, records):
+    def __init__(self, prime_rl_records, dask_records):
         self.file = tempfile.TemporaryFile(prefix="stallscope-timeline-")
-        updates = ((row[0], row[1], "update", row) for row in records["timeline_updates"])
-        batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in records["batches"].rows())
-        for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
-            marshal.dump((kind, row), self.file)
+        self.sections = {}  # name -> (start, end) offsets in the file
+        updates = ((row[0], row[1], "update", row) for row in prime_rl_records["timeline_updates"])
+        batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in prime_rl_records["batches"].rows())
+        self._write("entries", ((kind, row) for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2])))
+        self._write("checkpoints", prime_rl_records["checkpoints"])
+        self._write("dask_tasks", dask_records["tasks"])
+        self._write("dask_memory_events", dask_records["memory_events"])
+
+    def _write(self, name, rows):
+        start = self.file.tell()
+        for row in rows:
+            marshal.dump(row, self.file)
+        self.sections[name] = (start, self.file.tell())
+
+    def _read(self, name):
+        position, end = self.sections[name]  # its own: two readers may be open at once (timeline.txt, per_step.txt)
+        while position < end:
+            self.file.seek(position)
+            row = marshal.load(self.file)
+            position = self.file.tell()
+            yield row
+
+    def entries(self):
+        return self._read("entries")
 
     def updates(self):
         """The update rows alone, in (file, line) order."""
         return (row for kind, row in self.entries() if kind == "update")
 
-    def entries(self):
-        position = 0  # its own: two readers may be open at once (timeline.txt, per_step.txt)
-        while True:
-            self.file.seek(position)
-            try:
-                entry = marshal.load(self.file)
-            except EOFError:
-                return
-            position = self.file.tell()
-            yield entry
+    def batches(self):
+        """The batch rows alone, in (file, line) order."""
+        return (row for kind, row in self.entries() if kind == "batch")
+
+    def checkpoints(self):
+        return self._read("checkpoints")
+
+    def dask_tasks(self):
+        return self._read("dask_tasks")
+
+    def dask_memory_events(self):
+        return self._read("dask_memory_events")

@@ -46,8 +46,12 @@ Update = namedtuple("Update", ("trace", "op", "events", "client_host", "server_h
 # A generation batch as read back (a dict with these keys; file: its position in the report's inputs).
 BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
                 "inflight_done", "target_batch", "updates")
-# What the timeline shows of an update, at its client-side line (client.send, else client.done).
-TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete")
+# What the timeline shows of an update, at its client-side line (client.send, else client.done;
+# `sent` says which, so that a drawing knows whether t is the update's start or its end).
+TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete", "sent")
+# A checkpoint wait (orchestrator, wait.done) or write (trainer, write.done) on the timeline, as read
+# back: it ends at its line; kind is "wait" or "write", ms its wait_ms or write_ms.
+CHECKPOINT_FIELDS = ("file", "line", "ts", "t", "kind", "ms")
 
 
 class PrimeRlPartial:
@@ -66,6 +70,7 @@ class PrimeRlPartial:
         self.untraced_per_second = data.get("untraced_per_second", {})  # whole second of t= -> requests
         self.server_events = data.get("server_events", 0)
         self.batches = data.get("batches", 0)
+        self.checkpoints = data.get("checkpoints", 0)
         self.weight_events = data.get("weight_events", 0)
         self.first_clients = data.get("first_clients", [])  # the first client-side traces, in line order
         self.open_waits = data.get("open_waits", {})  # "ckpt" or a trace -> the line timestamp it began at
@@ -74,7 +79,7 @@ class PrimeRlPartial:
         return {"active": list(self.active), "open": [(start, list(updates)) for start, updates in self.open_batches],
                 "last_done_line": self.last_done_line, "untraced": self.untraced,
                 "untraced_per_second": self.untraced_per_second, "server_events": self.server_events,
-                "batches": self.batches, "weight_events": self.weight_events, "first_clients": self.first_clients,
+                "batches": self.batches, "checkpoints": self.checkpoints, "weight_events": self.weight_events, "first_clients": self.first_clients,
                 "open_waits": self.open_waits}
 
     def add(self, event):
@@ -87,8 +92,10 @@ class PrimeRlPartial:
             self._batch_done(event)
         elif kind == "write.done":
             self.samples["write_ms"].append(event["write_ms"])
+            self._checkpoint(event, "write", event["write_ms"])
         elif kind == "wait.done":
             self.samples["wait_ms"].append(event["wait_ms"])
+            self._checkpoint(event, "wait", event["wait_ms"])
             self._wait_end("ckpt", CHECKPOINT_WAIT, event)
         elif kind == "wait.start":
             self._wait_start("ckpt", event["ts"])
@@ -133,6 +140,10 @@ class PrimeRlPartial:
             self.active.pop(trace, None)
             self.last_done_line = event["line"]
 
+    def _checkpoint(self, event, kind, ms):
+        self.store.add("checkpoints", None, 0, self.file, event["line"], (event["ts"], event["t"], kind, ms))
+        self.checkpoints += 1
+
     def _batch_done(self, event):
         if self.open_batches:
             (start_line, inflight_start, target_batch), updates = self.open_batches.popleft()
@@ -153,9 +164,11 @@ class PrimeRlPartial:
             samples["inflight"].append(inflight_done)
 
 
-class Batches:
-    """The run's generation batches from the store in (file, line) order, as dicts of BATCH_FIELDS:
-    a sized, re-iterable sequence read from disk on each pass."""
+class StoredRows:
+    """The rows of one of the store's tables in (file, line) order, as tuples of (file position,
+    line, *values): a sized, re-iterable sequence read from disk on each pass."""
+
+    table = None
 
     def __init__(self, store, count):
         self.store = store
@@ -165,11 +178,25 @@ class Batches:
         return self.count
 
     def __iter__(self):
-        return (dict(zip(BATCH_FIELDS, row)) for row in self.rows())
+        return self.rows()
 
     def rows(self):
-        """The batches as tuples in BATCH_FIELDS order."""
-        return ((rank, line, *values) for _, _, rank, line, values in self.store.by_position("batches"))
+        return ((rank, line, *values) for _, _, rank, line, values in self.store.by_position(self.table))
+
+
+class Batches(StoredRows):
+    """The run's generation batches: rows() in BATCH_FIELDS order; iterated, as dicts of BATCH_FIELDS."""
+
+    table = "batches"
+
+    def __iter__(self):
+        return (dict(zip(BATCH_FIELDS, row)) for row in self.rows())
+
+
+class Checkpoints(StoredRows):
+    """The run's checkpoint waits and writes, as CHECKPOINT_FIELDS tuples."""
+
+    table = "checkpoints"
 
 
 def records(store, files, partials, warmup):
@@ -195,6 +222,7 @@ def records(store, files, partials, warmup):
         "timeline_updates": timeline,
         "duplicate_trace_ids": duplicates,
         "batches": Batches(store, sum(partial["batches"] for partial in partials if partial)),
+        "checkpoints": Checkpoints(store, sum(partial["checkpoints"] for partial in partials if partial)),
         "staleness_excess": _staleness_excess(store, files),
         "untraced": {"count": sum(partial["untraced"] for partial in partials if partial),
                      "per_second": untraced_per_second},
@@ -231,7 +259,7 @@ def _join(store, files, last_done_line, warmup):
             client = update.events.client_send or update.events.client_done
             if client is not None:
                 timeline.add((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
-                              update.queue_ms, update.rpc_ms, update.complete))
+                              update.queue_ms, update.rpc_ms, update.complete, client is update.events.client_send))
             digest.add(update, _first_position(update))
     timeline.close()
     return digest, duplicates, timeline

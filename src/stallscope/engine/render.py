@@ -132,7 +132,7 @@ def timeline_lines(report):
             current = row[0]
             yield f"\n== {paths[current]}\n"
         if kind == "update":
-            _, line, ts, t, trace, op, wall_ms, queue_ms, rpc_ms, complete = row
+            _, line, ts, t, trace, op, wall_ms, queue_ms, rpc_ms, complete, _ = row
             when = ts or (f"t={t:.3f}" if t is not None else "")
             state = "" if complete else "  INCOMPLETE (no client.done)"
             yield (

@@ -59,22 +59,24 @@ class Span:
         self.tail_bytes = 0
 
 
-def scan_file(path, on_event, families=FAMILIES):
-    """Calls on_event(event) for each recognised line of `path`, in line order.
+def scan_file(path, on_event, families=FAMILIES, on_chunk=None):
+    """Calls on_event(event) for each recognised line of `path`, in line order, and on_chunk(size)
+    (when given) after each chunk read, with its size in bytes (decompressed).
 
     Each event is the family's dict plus `family` and `line` (1-based). Returns the file's counts:
     `{bytes, lines, recognised, malformed, overlong_lines, binary}`.
     """
-    span = scan_span(path, on_event, families)
+    span = scan_span(path, on_event, families, on_chunk=on_chunk)
     scan_tail(span, on_event, families)
     return span.counts
 
 
-def scan_span(path, on_event, families=FAMILIES, offset=0, lines=0):
+def scan_span(path, on_event, families=FAMILIES, offset=0, lines=0, on_chunk=None):
     """Scans the whole lines of `path` from `offset` (a line start, after `lines` lines) to its last
-    newline, calling on_event(event) for each event (its `line` counted from the file's start);
-    returns a Span. The unfinished last line is left for scan_tail (a live log's last line may be
-    still being written: a resumed scan reads it again)."""
+    newline, calling on_event(event) for each event (its `line` counted from the file's start) and
+    on_chunk(size) (when given) after each chunk read; returns a Span. The unfinished last line is
+    left for scan_tail (a live log's last line may be still being written: a resumed scan reads it
+    again)."""
     span = Span(offset, lines)
     counts = span.counts
     carry = b""
@@ -84,6 +86,8 @@ def scan_span(path, on_event, families=FAMILIES, offset=0, lines=0):
     first = True
     for chunk in read_chunks(path, CHUNK_BYTES, offset):
         position += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
         if first:
             counts["binary"] = b"\x00" in chunk[:max(0, BINARY_HEAD - offset)]
             first = False

@@ -1,9 +1,10 @@
 """The rows and samples of a partial state, in one SQLite database.
 
 A family keeps the per-event records it cannot summarise as it reads (prime-rl's weight events, for
-the join by trace across files; its generation batches, for the timeline) as rows of its own tables,
-each row tagged with the file (a state's file id) and line it came from, so that a file read again
-from the start can be dropped, and states can be merged by copying rows. Metric samples are kept per
+the join by trace across files; its generation batches and checkpoint waits and writes, and Dask's
+tasks and memory messages, for the timelines) as rows of its own tables, each row tagged with the
+file (a state's file id) and line it came from, so that a file read again from the start can be
+dropped, and states can be merged by copying rows. Metric samples are kept per
 file and metric as blocks of doubles. The database is a state file (state.py) or, without one, a
 private temporary file SQLite deletes when the connection closes (`sqlite3.connect("")`).
 

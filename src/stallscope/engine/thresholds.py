@@ -56,6 +56,9 @@ SUCCESS_CRITERIA = {
     "warmup_steps": 1,
     # Fewer steady-state steps than this in either run: the throughput verdict is inconclusive.
     "min_steps": 3,
+    # A fix's verdict (docs/analysis.md): the figure its finding is judged on must move by at least
+    # this fraction to count as improved or worse; less is run-to-run noise.
+    "fix_metric_change": 0.10,
     # Dask calibration A/B (docs/dask.md, ours): trials per
     # minute not worse than before by more than this, and the split-aggregation rate after below
     # split_agg_pct's warning threshold.
@@ -63,7 +66,7 @@ SUCCESS_CRITERIA = {
 }
 # Each criterion's kind: a fraction in [0, 1), a positive number, or a whole number >= its minimum.
 _CRITERION_KINDS = {"queue_ms_p95_below": "positive", "gen_throughput_tolerance": "fraction", "warmup_steps": 0,
-                    "min_steps": 1, "trials_per_min_tolerance": "fraction"}
+                    "min_steps": 1, "trials_per_min_tolerance": "fraction", "fix_metric_change": "fraction"}
 CRITERIA_KEY = "success_criteria"
 
 # Settings of how the findings judge (a whole number each, not a warning/critical row).

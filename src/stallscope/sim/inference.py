@@ -28,7 +28,8 @@ from starlette.routing import Route
 
 from .errors import SimError
 from .layout import STABLE_MARKER
-from .logs import log, mono
+from .. import instrument
+from .logs import log
 
 MODEL_NAME = "stallscope-sim-policy"
 READ_CHUNK = 1 << 20
@@ -103,11 +104,7 @@ class FirstByteMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            trace_id = "-"
-            for name, value in scope["headers"]:
-                if name == b"x-trace-id":
-                    trace_id = value.decode("latin-1")
-            log.info("[weights][%s] server.recv path=%s t=%.6f", trace_id, scope["path"], mono())
+            instrument.server_recv(log, scope["headers"], scope["path"])
         await self.app(scope, receive, send)
 
 
@@ -181,15 +178,10 @@ def build_app(engine: Engine) -> Starlette:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     async def weights_rpc(request: Request, op: str, weight_dir: Path | None) -> Response:
-        trace_id = request.headers.get("x-trace-id", "-")
-        start = mono()
-        log.info("[weights][%s] rpc.start op=%s t=%.6f", trace_id, op, start)
-        nbytes = await engine.load_weights(weight_dir)
-        done = mono()
-        rpc_ms = (done - start) * 1000
-        log.info("[weights][%s] rpc.done op=%s t=%.6f rpc_ms=%.1f", trace_id, op, done, rpc_ms)
+        with instrument.WeightRpc(log, instrument.trace_of(request.headers), op) as rpc:
+            nbytes = await engine.load_weights(weight_dir)
         log.info("%s: read %.1f MB from %s", op, nbytes / 1e6, weight_dir or "base weights")
-        return JSONResponse({"rpc_ms": round(rpc_ms, 3), "bytes": nbytes})
+        return JSONResponse({"rpc_ms": rpc.rpc_ms, "bytes": nbytes})
 
     async def update_weights(request: Request) -> Response:
         body = await _json_body(request)

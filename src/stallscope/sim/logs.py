@@ -6,7 +6,7 @@ import logging.handlers
 import queue
 import sys
 
-from ..instrument import clock as mono, new_trace_id  # the t= clock and trace ids of docs/instrumenting.md
+from ..instrument import clock as mono  # the t= clock of docs/instrumenting.md
 
 # `11:22:20    INFO [weights][bae4d097d7704bc7] client.done ...`, as in a real prime-rl run.
 LINE_FORMAT = "%(asctime)s%(levelname)8s %(message)s"

@@ -24,7 +24,8 @@ import httpx
 
 from .errors import Deadline, SimError
 from .layout import STABLE_MARKER, wait_for_file, weight_dir, write_jsonl_atomically, rollout_file
-from .logs import log, mono, new_trace_id
+from .. import instrument
+from .logs import log, mono
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
@@ -143,35 +144,23 @@ class Orchestrator:
         self.ckpt_step = 0
 
     async def weights_rpc(self, op: str, weight_path: Path | None) -> None:
-        trace_id = new_trace_id()
-        sent = mono()
-        log.info("[weights][%s] client.send url=%s path=%s t=%.6f", trace_id,
-                 self.config.base_url, weight_path or f"/{op}", sent)
         body = {"weight_dir": str(weight_path)} if weight_path else {}
-        try:
-            response = await asyncio.wait_for(
-                self.admin.post(f"/{op}", json=body, headers={"x-trace-id": trace_id}),
-                self.deadline.remaining())
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise SimError(f"{op} via {self.config.base_url} failed after "
-                           f"{(mono() - sent):.1f} s: {exc!r}") from None
-        done = mono()
-        if response.status_code != 200:
-            raise SimError(f"{op} refused by the inference server ({response.status_code}): "
-                           f"{response.text[:200]}")
-        wall_ms = (done - sent) * 1000
-        rpc_ms = float(response.json()["rpc_ms"])
-        log.info("[weights][%s] client.done wall_ms=%.1f rpc_ms=%.1f queue_ms=%.1f t=%.6f",
-                 trace_id, wall_ms, rpc_ms, wall_ms - rpc_ms, done)
+        with instrument.WeightUpdate(log, op, f"{self.config.base_url}/{op}", weight_dir=weight_path) as update:
+            try:
+                response = await asyncio.wait_for(
+                    self.admin.post(f"/{op}", json=body, headers=update.headers), self.deadline.remaining())
+            except (httpx.HTTPError, TimeoutError) as exc:
+                raise SimError(f"{op} via {self.config.base_url} failed after "
+                               f"{(mono() - update.started):.1f} s: {exc!r}") from None
+            if response.status_code != 200:
+                raise SimError(f"{op} refused by the inference server ({response.status_code}): "
+                               f"{response.text[:200]}")
+            update.rpc_ms = float(response.json()["rpc_ms"])
 
     async def wait_for_checkpoint(self, step: int) -> Path:
         path = weight_dir(self.config.output_dir, step)
-        started = mono()
-        log.info("[ckpt] wait.start target_step=%d t=%.6f", step, started)
-        await wait_for_file(path / STABLE_MARKER, self.deadline)
-        done = mono()
-        log.info("[ckpt] wait.done target_step=%d wait_ms=%.1f t=%.6f",
-                 step, (done - started) * 1000, done)
+        with instrument.CheckpointWait(log, target_step=step):
+            await wait_for_file(path / STABLE_MARKER, self.deadline)
         return path
 
     async def load_checkpoint(self, step: int) -> None:
@@ -189,24 +178,18 @@ class Orchestrator:
         # The step ends when its batch and, during-batch, its weight update are both done; a failure
         # of either cancels the other.
         async with asyncio.TaskGroup() as update:
-            started = mono()
-            log.info("[gen] batch.start inflight=%d target_batch=%d t=%.6f",
-                     self.streams.inflight, config.batch_size, started)
-            if behind and config.weight_update == "during-batch":
-                update.create_task(self.load_checkpoint(step - config.async_level))
-            batch = await self.streams.take(config.batch_size, self.deadline)
-            done = mono()
-            log.info("[gen] batch.done completions=%d tokens=%d dur_ms=%.1f inflight=%d t=%.6f",
-                     len(batch), sum(c.completion_tokens for c in batch), (done - started) * 1000,
-                     self.streams.inflight, done)
+            with instrument.GenerationBatch(log, target_batch=config.batch_size, inflight=self.streams.inflight) as generation:
+                if behind and config.weight_update == "during-batch":
+                    update.create_task(self.load_checkpoint(step - config.async_level))
+                batch = await self.streams.take(config.batch_size, self.deadline)
+                generation.completions, generation.inflight = len(batch), self.streams.inflight
+                generation.tokens = sum(c.completion_tokens for c in batch)
 
         write_jsonl_atomically(rollout_file(config.output_dir, step), [
             {"example": c.example, "sample": c.sample, "prompt_tokens": c.prompt_tokens,
              "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason,
              "ckpt_step": self.ckpt_step} for c in batch])
-        trunc_pct = 100.0 * sum(c.truncated for c in batch) / len(batch)
-        log.info("[rollout] trunc_pct=%.1f current_step=%d ckpt_step=%d staleness=%d t=%.6f",
-                 trunc_pct, step, self.ckpt_step, step - self.ckpt_step, mono())
+        instrument.rollout(log, 100.0 * sum(c.truncated for c in batch) / len(batch), step, self.ckpt_step)
 
     async def run(self) -> None:
         # prime-rl resets the server to the base weights before the first step.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import Deadline, SimError
 from .layout import STABLE_MARKER, read_jsonl, rollout_file, wait_for_file, weight_dir
+from .. import instrument
 from .logs import log, mono
 
 WRITE_BLOCK = 1 << 20
@@ -62,11 +63,9 @@ async def run(config: TrainerConfig) -> int:
                  step, len(rollouts), tokens, (mono() - started) * 1000)
 
         ckpt = weight_dir(config.output_dir, step)
-        started = mono()
-        await asyncio.to_thread(write_checkpoint, ckpt, step, int(config.ckpt_mb * 1e6))
-        await asyncio.sleep(config.write_delay_ms / 1000)
-        await asyncio.to_thread(mark_stable, ckpt)
-        done = mono()
-        log.info("[ckpt] write.done step=%d write_ms=%.1f t=%.6f", step, (done - started) * 1000, done)
+        with instrument.CheckpointWrite(log, step):
+            await asyncio.to_thread(write_checkpoint, ckpt, step, int(config.ckpt_mb * 1e6))
+            await asyncio.sleep(config.write_delay_ms / 1000)
+            await asyncio.to_thread(mark_stable, ckpt)
     log.info("trainer finished %d steps", config.max_steps)
     return 0

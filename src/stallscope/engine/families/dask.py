@@ -93,7 +93,7 @@ FINDINGS = [memory_pressure, aggregation_data_movement, event_loop_blocked, work
 
 
 def run(store, files, partials, settings):
-    return dask_run.records(files, partials)
+    return dask_run.records(store, files, partials)
 
 
 def seen(records, store):

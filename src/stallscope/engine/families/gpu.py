@@ -1,7 +1,7 @@
 """The GPU sampler family: nvidia-smi's own output, written by a sampler next to the run's logs
 (docs/instrumenting.md, "GPU samples"; docs/analysis.md, "GPUs").
 
-Two shapes, each recognised by its header line (the first line of the file), so a sampler log is
+Two shapes, each recognised by its header line (within the file's first 4 KiB), so a sampler log is
 read as a whole file rather than scanned for tags:
 
 - `nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used,memory.total,power.draw
@@ -45,10 +45,10 @@ def header_kind(line):
 
 
 def sniff(path):
-    """True when the file's first line is a sampler header (reads at most SNIFF_BYTES)."""
+    """True when a line of the file's first SNIFF_BYTES is a sampler header (a message such as
+    nvidia-smi's "Failed to initialize NVML" may come first)."""
     for chunk in read_chunks(path, SNIFF_BYTES):
-        first = chunk.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-        return header_kind(first) is not None
+        return any(header_kind(line.decode("utf-8", "replace").strip()) for line in chunk.split(b"\n"))
     return False
 
 
@@ -103,16 +103,29 @@ class _Table:
 def scan(path, on_event):
     """Calls on_event(sample) for each row of a sampler log; returns the file's counts as
     scan.scan_file does (`malformed`: rows that could not be read)."""
+    from ..scan import MAX_LINE  # here, not at the top: scan imports the families
+
     counts = {"bytes": 0, "lines": 0, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False}
     table = None
     carry = b""
+    skipping = False  # inside an over-long line, whose start was dropped
     for chunk in read_chunks(path, 1 << 20):
         counts["bytes"] += len(chunk)
         lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
+        if skipping:
+            if not lines:
+                carry = b""  # still inside the over-long line
+                continue
+            lines[0], skipping = b"", False  # the over-long line's end: counted as a line, not read
         for raw in lines:
             table = _line(raw, table, counts, on_event)
-    if carry:
+        if len(carry) > MAX_LINE:  # no sampler row comes near this: hold no more of it
+            counts["overlong_lines"] += 1
+            carry, skipping = b"", True
+    if skipping:
+        counts["lines"] += 1
+    elif carry:
         _line(carry, table, counts, on_event)
     return counts
 

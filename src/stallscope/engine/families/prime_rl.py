@@ -76,10 +76,12 @@ def event(match):
                 "inflight": number(values, "inflight"), "ts": match_timestamp(match)}  # batches are timeline entries
     if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
         return {"event": kind, "ts": match_timestamp(match)}
-    if kind == "wait.done":
-        return {"event": kind, "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
+    if kind == "wait.done":  # checkpoint waits and writes are timeline entries
+        return {"event": kind, "t": number(values, "t"), "wait_ms": number(values, "wait_ms", required=True),
+                "ts": match_timestamp(match)}
     if kind == "write.done":
-        return {"event": kind, "write_ms": number(values, "write_ms", required=True)}
+        return {"event": kind, "t": number(values, "t"), "write_ms": number(values, "write_ms", required=True),
+                "ts": match_timestamp(match)}
     if not any(key in values for key in ROLLOUT_KEYS):
         return None
     return {"event": kind, "trunc_pct": number(values, "trunc_pct"), "staleness": number(values, "staleness")}

@@ -1,5 +1,7 @@
-"""Findings: one module per finding id, with ID and evaluate(ctx) -> finding dict | None. A family
-lists its findings (families/__init__.py); their order is the diagnosis' tie-break order.
+"""Findings: one module per finding id, with ID, JUDGED_ON (the report figure a fix of it is judged
+on, as a compare.report_value path, lower being better; None when its severity is all there is) and
+evaluate(ctx) -> finding dict | None. A family lists its findings (families/__init__.py); their order
+is the diagnosis' tie-break order (docs/analysis.md, Findings).
 
 ctx: `samples` and `metrics` (per metric name), `families` (each family's run records by NAME),
 `records` (the prime-rl family's), `thresholds`, `async_level`

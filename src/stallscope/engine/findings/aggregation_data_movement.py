@@ -4,6 +4,7 @@ from ..thresholds import classify
 from .common import finding, ms, worst
 
 ID = "aggregation_data_movement"
+JUDGED_ON = "dask.split_agg_pct"
 
 
 def evaluate(ctx):

@@ -5,6 +5,7 @@ from ..thresholds import classify
 from .common import finding, judge, ms, tail_sentence
 
 ID = "checkpoint_stall"
+JUDGED_ON = "wait_ms.p95"
 
 
 def evaluate(ctx):

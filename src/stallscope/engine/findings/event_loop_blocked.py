@@ -3,6 +3,7 @@
 from .common import finding, judge, tail_sentence, worst
 
 ID = "event_loop_blocked"
+JUDGED_ON = "event_loop_unresponsive_s.p95"
 
 
 def evaluate(ctx):

@@ -4,6 +4,7 @@ from ..gpu_run import idle_sentence
 from .common import finding, judge, ms, tail_sentence
 
 ID = "frontend_queue_saturation"
+JUDGED_ON = "queue_ms.p95"
 
 
 def evaluate(ctx):

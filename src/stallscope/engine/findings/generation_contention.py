@@ -5,6 +5,7 @@ import heapq
 from .common import finding, judge, ms, tail_sentence
 
 ID = "generation_contention"
+JUDGED_ON = "gen_dur_ms.during_updates.p95"
 
 
 def evaluate(ctx):

@@ -4,6 +4,7 @@ from ..thresholds import classify
 from .common import finding
 
 ID = "gpu_underutilised"
+JUDGED_ON = "gpu.idle_share"
 
 
 def evaluate(ctx):

@@ -3,6 +3,7 @@
 from .common import finding
 
 ID = "incomplete_weight_updates"
+JUDGED_ON = None
 LISTED = 20
 
 

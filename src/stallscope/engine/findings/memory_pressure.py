@@ -3,6 +3,7 @@
 from .common import finding
 
 ID = "memory_pressure"
+JUDGED_ON = None
 
 
 def evaluate(ctx):

@@ -3,6 +3,7 @@
 from .common import finding
 
 ID = "no_weight_updates"
+JUDGED_ON = None
 
 
 def evaluate(ctx):

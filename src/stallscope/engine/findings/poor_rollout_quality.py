@@ -3,6 +3,7 @@
 from .common import finding, judge, tail_sentence, worst
 
 ID = "poor_rollout_quality"
+JUDGED_ON = "trunc_pct.p95"
 
 
 def evaluate(ctx):

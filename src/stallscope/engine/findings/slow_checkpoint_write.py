@@ -3,6 +3,7 @@
 from .common import finding, judge, tail_sentence
 
 ID = "slow_checkpoint_write"
+JUDGED_ON = "write_ms.p95"
 
 
 def evaluate(ctx):

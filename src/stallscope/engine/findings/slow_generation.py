@@ -3,6 +3,7 @@
 from .common import finding, judge, tail_sentence
 
 ID = "slow_generation"
+JUDGED_ON = "gen_dur_ms.between_updates.p95"
 
 
 def evaluate(ctx):

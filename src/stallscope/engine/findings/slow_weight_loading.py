@@ -4,6 +4,7 @@ from ..gpu_run import idle_sentence
 from .common import finding, judge, ms, tail_sentence, worst
 
 ID = "slow_weight_loading"
+JUDGED_ON = "rpc_ms.p95"
 
 
 def evaluate(ctx):

@@ -4,6 +4,7 @@ from ..thresholds import classify
 from .common import finding
 
 ID = "worker_imbalance"
+JUDGED_ON = "dask.worker_busy_imbalance"
 # Below this many tasks per worker, who got more is chance (a trial of 2 sims on 4 workers), not imbalance.
 MIN_TASKS_PER_WORKER = 5
 
