@@ -24,10 +24,9 @@ author:
   - stallscope contributors
 options:
   paths:
-    description: Log files and directories (searched recursively) to analyse.
+    description: Log files and directories (searched recursively) to analyse. One of O(paths) and O(merge_states) is required.
     type: list
     elements: path
-    required: true
   out_dir:
     description:
       - Directory to write the report files to. It must not exist or be empty, unless O(force=true).
@@ -48,6 +47,25 @@ options:
       - The run's async_level, for the staleness finding. Without it, the value in a run manifest found
         beside the logs is used.
     type: int
+  state_dir:
+    description:
+      - Directory keeping the analysis' partial state (C(state.sqlite)) between calls. The analysis resumes
+        from it, reading only what the logs gained since, and saves it; a rotated, truncated or replaced log
+        is recognised by its fingerprint and read again. States of several hosts can be merged with
+        O(merge_states).
+      - In check mode the state is read but not saved.
+    type: path
+  jobs:
+    description:
+      - Worker processes reading the log files. Default the host's cores (the module runs where the logs
+        are, so a host analyses its own logs with its own cores).
+    type: int
+  merge_states:
+    description:
+      - Directories of saved partial states (each holding C(state.sqlite), e.g. fetched from each host) to
+        analyse merged, as one run, instead of O(paths).
+    type: list
+    elements: path
   fail_on_no_lines:
     description:
       - Fail when the logs are readable but hold no recognised line. Set to false for a live status early
@@ -76,8 +94,17 @@ EXAMPLES = r"""
 - name: Diagnose a running experiment from its logs on the host so far
   log_diagnosis:
     paths: ["{{ run_dir }}/logs"]
+    state_dir: "{{ run_dir }}/analysis_state"
     fail_on_no_lines: false
   register: live
+
+- name: Diagnose the run across hosts from the states fetched from each host
+  log_diagnosis:
+    merge_states:
+      - "{{ playbook_dir }}/../runs/{{ run_id }}/trainer-host/analysis_state"
+      - "{{ playbook_dir }}/../runs/{{ run_id }}/infer-host/analysis_state"
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
@@ -129,35 +156,63 @@ html_missing:
 """
 
 import os
+import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stallscope.engine import analyze, write_outputs
-from ansible.module_utils.stallscope.engine.errors import InputError, NoRecognisedLines
+from ansible.module_utils.stallscope.engine import analyze, analyze_states, write_outputs
+from ansible.module_utils.stallscope.engine.errors import EngineError, NoRecognisedLines
 from ansible.module_utils.stallscope.report_html import RendererMissing, write_report_html
+
+
+def _scratch_copy(state_dir):
+    """A temporary copy of a state directory's state (check mode resumes from it, saves nothing)."""
+    scratch = tempfile.mkdtemp(prefix="stallscope-state-")
+    state = os.path.join(state_dir, "state.sqlite")
+    if os.path.isfile(state):
+        shutil.copy(state, scratch)
+    return scratch
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            paths=dict(type="list", elements="path", required=True),
+            paths=dict(type="list", elements="path"),
+            state_dir=dict(type="path"),
+            merge_states=dict(type="list", elements="path"),
+            jobs=dict(type="int"),
             out_dir=dict(type="path"),
             force=dict(type="bool", default=False),
             thresholds=dict(type="dict"),
             async_level=dict(type="int"),
             fail_on_no_lines=dict(type="bool", default=True),
         ),
+        required_one_of=[("paths", "merge_states")],
+        mutually_exclusive=[("paths", "merge_states"), ("state_dir", "merge_states")],
         supports_check_mode=True,
     )
     params = module.params
     try:
-        report = analyze(params["paths"], thresholds=params["thresholds"], async_level=params["async_level"])
+        if params["merge_states"]:
+            report = analyze_states(params["merge_states"], thresholds=params["thresholds"], async_level=params["async_level"])
+        else:
+            state_dir = params["state_dir"]
+            scratch = _scratch_copy(state_dir) if state_dir and module.check_mode else None
+            try:
+                report = analyze(params["paths"], thresholds=params["thresholds"], async_level=params["async_level"],
+                                 state_dir=scratch or state_dir, jobs=params["jobs"])
+            finally:
+                if scratch:
+                    shutil.rmtree(scratch, ignore_errors=True)
     except NoRecognisedLines as err:
         if params["fail_on_no_lines"]:
             module.fail_json(msg=str(err))
         module.exit_json(changed=False, diagnosis=None, severity=None, findings=[], metrics={}, updates={},
                          inputs=[], msg=str(err))
-    except (InputError, ValueError) as err:
+    except (EngineError, ValueError) as err:
         module.fail_json(msg=str(err))
+    except OSError as err:  # a file that vanished or could not be read mid-run
+        module.fail_json(msg="%s: %s" % (err.filename or "reading the logs", err.strerror or err))
 
     result = dict(
         changed=False,

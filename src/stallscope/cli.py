@@ -1,4 +1,4 @@
-"""`stallscope analyze PATH...` and `stallscope compare BEFORE AFTER [MORE...]`.
+"""`stallscope analyze PATH...`, `stallscope merge STATE_DIR...` and `stallscope compare BEFORE AFTER [MORE...]`.
 
 Exit status (docs/analysis.md): 0 report written (whatever the diagnosis, unless a gate option
 says otherwise); 2 usage error or unreadable input; 3 inputs readable but no recognised line;
@@ -14,7 +14,7 @@ import sys
 import time
 
 from . import __version__
-from .engine import analyze, write_outputs
+from .engine import analyze, analyze_states, write_outputs
 from .engine.compare import compare, compare_markdown, compare_runs, compare_runs_markdown, load_report
 from .engine.errors import EngineError, InputError, NoRecognisedLines
 from .engine.render import dump_report
@@ -53,13 +53,20 @@ def _parser():
     analyze_cmd = commands.add_parser("analyze", parents=[common], help="analyse logs: statistics and a diagnosis",
                                       description="Analyse log files and directories (searched recursively).")
     analyze_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
-    analyze_cmd.add_argument("--out", metavar="DIR", help="output directory (default ./analysis_<UTC timestamp>/)")
-    analyze_cmd.add_argument("--json", action="store_true", help="also print report.json to stdout")
-    analyze_cmd.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
-    analyze_cmd.add_argument("--fail-on", choices=LEVELS, metavar="LEVEL",
-                             help=f"exit {EXIT_SEVERITY} when the diagnosis is at least this severe (warning or critical); "
-                                  "the report is written either way")
+    for flag, kwargs in _OUTPUT_FLAGS:
+        analyze_cmd.add_argument(flag, **kwargs)
+    analyze_cmd.add_argument("--state", metavar="DIR", help="resume from the partial state kept in DIR and save it there: "
+                             "only what was appended since is read")
+    analyze_cmd.add_argument("--jobs", type=_positive, metavar="N",
+                             help="worker processes reading the files (default: the machine's cores)")
     analyze_cmd.set_defaults(handler=_analyze)
+
+    merge_cmd = commands.add_parser("merge", parents=[common], help="one analysis from several saved states (e.g. per host)",
+                                    description="Analyse the partial states saved by `analyze --state` in each STATE_DIR, merged.")
+    merge_cmd.add_argument("states", nargs="+", metavar="STATE_DIR", help="directories holding state.sqlite")
+    for flag, kwargs in _OUTPUT_FLAGS:
+        merge_cmd.add_argument(flag, **kwargs)
+    merge_cmd.set_defaults(handler=_merge)
 
     compare_cmd = commands.add_parser("compare", parents=[common], help="compare analyses (before/after, or N runs)",
                                       description="Compare BEFORE and AFTER (analysis dirs, report.json files or log dirs); "
@@ -79,6 +86,23 @@ def _parser():
     return parser
 
 
+_OUTPUT_FLAGS = (
+    ("--out", {"metavar": "DIR", "help": "output directory (default ./analysis_<UTC timestamp>/)"}),
+    ("--json", {"action": "store_true", "help": "also print report.json to stdout"}),
+    ("--force", {"action": "store_true", "help": "write into a non-empty --out directory"}),
+    ("--fail-on", {"choices": LEVELS, "metavar": "LEVEL",
+                   "help": f"exit {EXIT_SEVERITY} when the diagnosis is at least this severe (warning or critical); "
+                           "the report is written either way"}),
+)
+
+
+def _positive(text):
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 workers: give 1 or more")
+    return value
+
+
 def _non_negative(text):
     try:
         value = int(text)
@@ -90,28 +114,44 @@ def _non_negative(text):
 
 
 def _analyze(args):
+    out_dir = _out_dir(args)
+    thresholds = _thresholds(args.thresholds)
+    progress = Progress.for_terminal(args.paths)
+    try:
+        report = analyze(args.paths, thresholds=thresholds, async_level=args.async_level, state_dir=args.state,
+                         jobs=args.jobs, progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    return _write(args, report, out_dir)
+
+
+def _merge(args):
+    out_dir = _out_dir(args)
+    return _write(args, analyze_states(args.states, thresholds=_thresholds(args.thresholds), async_level=args.async_level),
+                  out_dir)
+
+
+def _out_dir(args):
     out_dir = args.out or f"analysis_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError(f"{out_dir}: exists and is not a directory; choose another --out")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not args.force:
         raise InputError(f"{out_dir}: exists and is not empty; choose another --out or pass --force to overwrite")
-    thresholds = _thresholds(args.thresholds)
-    progress = Progress.for_terminal(args.paths)
-    try:
-        report = analyze(args.paths, thresholds=thresholds, async_level=args.async_level, progress=progress)
-    finally:
-        if progress is not None:
-            progress.finish()
+    return out_dir
+
+
+def _write(args, report, out_dir):
     write_outputs(report, out_dir)
     summary = os.path.join(out_dir, "SUMMARY.md")
     try:
         page = write_report_html(report, out_dir)
     except RendererMissing as missing:
         page = None
-        print(f"stallscope analyze: {missing}", file=sys.stderr)
+        print(f"stallscope {args.command}: {missing}", file=sys.stderr)
     if args.json:
         dump_report(report, sys.stdout)
-        print(f"stallscope analyze: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
+        print(f"stallscope {args.command}: {report['diagnosis']} ({report['severity']}); report in {summary}", file=sys.stderr)
     else:
         print(f"diagnosis: {report['diagnosis']} ({report['severity']})")
         top = next((f for f in report["findings"] if f["id"] == report["diagnosis"]), None)

@@ -10,7 +10,7 @@ import re
 
 from .engine.compare import REPORT_SECTIONS
 from .engine.errors import InputError
-from .engine.findings import FINDINGS
+from .engine.families import FINDINGS
 from .engine.stats import STAT_KEYS as STATS
 
 FINDING_IDS = frozenset(module.ID for module in FINDINGS)

@@ -50,3 +50,15 @@ def test_logs_with_nothing_recognised(tmp_path):
 def test_a_missing_path_is_named(tmp_path):
     result = run_adhoc("log_diagnosis", {"paths": [str(tmp_path / "nowhere")]})
     assert result["failed"] and "nowhere" in result["msg"]
+
+
+def test_state_per_host_then_merged_on_the_controller(tmp_path):
+    hosts = sorted(path.name for path in TWO_HOSTS.iterdir() if path.is_dir())
+    for host in hosts:
+        live = run_adhoc("log_diagnosis", {"paths": [str(TWO_HOSTS / host)], "state_dir": str(tmp_path / host)})
+        assert not live.get("failed"), live
+        assert (tmp_path / host / "state.sqlite").is_file()
+    merged = run_adhoc("log_diagnosis", {"merge_states": [str(tmp_path / host) for host in hosts]})
+    assert not merged.get("failed"), merged
+    assert merged["diagnosis"] == "frontend_queue_saturation"
+    assert {entry["host"] for entry in merged["inputs"]} == set(hosts)

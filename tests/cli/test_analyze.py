@@ -271,3 +271,47 @@ def test_debug_reraises(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "stallscope", "analyze", str(tmp_path / "nope"), "--debug"],
                                env=dict(os.environ, PYTHONPATH=str(SRC)), capture_output=True, text=True)
     assert completed.returncode == 1 and "Traceback" in completed.stderr and "InputError" in completed.stderr
+
+
+def test_state_resumes_and_merge_joins_hosts(stallscope, tmp_path):
+    """Each host's logs reduced to a state; `merge` gives the one-pass diagnosis from the states."""
+    from tests.engine.test_state import FIXTURES
+    hosts = sorted(path.name for path in (FIXTURES / "two_hosts").iterdir() if path.is_dir())
+    for host in hosts:
+        first = stallscope("analyze", FIXTURES / "two_hosts" / host, "--state", tmp_path / "state" / host, "--out", tmp_path / host)
+        assert first.code == 0, first.err
+        again = stallscope("analyze", FIXTURES / "two_hosts" / host, "--state", tmp_path / "state" / host,
+                           "--out", tmp_path / host, "--force")
+        assert again.code == 0 and again.out == first.out
+    merged = stallscope("merge", *(tmp_path / "state" / host for host in hosts), "--out", tmp_path / "merged", "--json")
+    whole = stallscope("analyze", FIXTURES / "two_hosts", "--out", tmp_path / "whole", "--json")
+    assert merged.code == whole.code == 0, merged.err
+    merged_report, whole_report = json.loads(merged.out), json.loads(whole.out)
+    assert merged_report["diagnosis"] == whole_report["diagnosis"] == "frontend_queue_saturation"
+    assert merged_report["correlation"] == whole_report["correlation"]
+    assert merged_report["metrics"] == whole_report["metrics"]
+    missing = stallscope("merge", tmp_path / "nowhere", "--out", tmp_path / "m2")
+    assert missing.code == 2 and "nowhere" in missing.err and "state.sqlite" in missing.err
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(stallscope, queue_run, tmp_path):
+    """Writes past a small file-size limit fail as on a full disk (EFBIG; Python ignores SIGXFSZ)."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.cli.conftest import SRC
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "orchestrator.log").write_bytes(b"".join(
+        f"[weights][t{n}] client.send path=/update_weights t={n}\n".encode() for n in range(30000)))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    completed = subprocess.run([sys.executable, "-m", "stallscope", "analyze", str(big), "--state", str(tmp_path / "state"),
+                                "--out", str(tmp_path / "out")], env=dict(os.environ, PYTHONPATH=str(SRC)),
+                               capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+    assert "state" in completed.stderr and "free space" in completed.stderr

@@ -36,7 +36,7 @@ def test_async_level_comes_from_the_manifest_unless_given():
     stale = next(f for f in report["findings"] if f["id"] == "poor_rollout_quality")
     assert stale["severity"] == "warning"  # staleness 2 > async_level 1
     relaxed = analyze([FIXTURE], async_level=2)
-    assert relaxed["async_level"]["source"] == "--async-level"
+    assert relaxed["async_level"]["source"] == "given"
     at_barrier = next(f for f in relaxed["findings"] if f["id"] == "poor_rollout_quality")
     assert at_barrier["severity"] == "info" and "async barrier" in at_barrier["summary"]
 
@@ -78,3 +78,18 @@ def test_a_file_named_directly_finds_its_run_dir_manifest():
     report = analyze([FIXTURE / "orch-host" / "logs" / "orchestrator.log"])
     assert report["inputs"][0]["host"] == "orch-host"
     assert json.loads(json.dumps(report)) == report
+
+
+def test_the_offset_collect_measured_is_used_when_the_updates_cannot_fix_one(tmp_path):
+    test_clocks_that_no_offset_reconciles_leave_the_client_split_out(tmp_path)
+    tree = tmp_path / "run"
+    hosts = {"orch-host": (1000.0, 0.0005), "infer-host": (1000.25, 0.0005)}  # wall - monotonic, per host
+    for host, (wall_minus_monotonic, uncertainty) in hosts.items():
+        (tree / host / "collect.json").write_text(json.dumps({"clock": {
+            "host_wall_minus_monotonic": wall_minus_monotonic, "offset_from_controller_s": 0.0, "uncertainty_s": uncertainty}}))
+    report = analyze([tree])
+    (pair,) = report["correlation"]["host_pairs"]
+    assert report["correlation"]["method"] == pair["method"] == "measured_offset"
+    # server t - client t at one instant = (wall - monotonic of the client) - (that of the server)
+    assert pair["offset_s"] == -0.25 and pair["uncertainty_s"] == 0.001
+    assert report["metrics"]["client_queue_ms"]["count"] == 4

@@ -159,3 +159,13 @@ def test_mixed_prime_rl_and_dask_lines_are_both_read(tmp_path, colour):
     report = analyze([write(tmp_path, "run", text)])
     assert report["profile"] == "dask+prime-rl"
     assert report["metrics"]["sim_duration_ms"]["count"] == 8 and report["metrics"]["gen_dur_ms"]["count"] == 1
+
+
+def test_a_bare_clock_crossing_midnight_keeps_the_span(tmp_path):
+    lines = [f"{clock} INFO SIM_TIMING: param_id=p{n} seed=0 duration_ms=1000 worker={A}"
+             for n, clock in enumerate(["23:59:50", "23:59:58", "00:00:04", "00:00:10"])]
+    path = tmp_path / "run" / "worker.log"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n")
+    figures = analyze([path])["dask"]
+    assert figures["span_s"] == pytest.approx(21.0)  # 23:59:49 (first start) to 00:00:10

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stallscope.engine import analyze, correlation, dask_run, digest, records, samples
+from stallscope.engine import analyze, correlation, digest, pipeline, samples, store
 from stallscope.engine.render import timeline_text
 from stallscope.engine.samples import Samples
 from stallscope.engine.stats import summarize
@@ -20,7 +20,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def shrink_bound(monkeypatch):
     """Spill past 3 values, checked every 2 events: a test log then spills many times."""
     monkeypatch.setattr(samples, "SPILL_AT", 3)
-    for module in (records, digest, dask_run, correlation):
+    monkeypatch.setattr(store.SampleSink, "BLOCK", 3)
+    for module in (pipeline, digest, correlation):
         monkeypatch.setattr(module, "SPILL_EVERY", 2)
 
 

@@ -61,6 +61,15 @@ def test_two_hosts_timeline_holds_every_update_and_the_slowest_table(tmp_path):
         assert json.dumps(lane)[1:-1] in text  # lane names are in the charts' JSON
 
 
+def test_a_run_with_nothing_to_draw_still_gets_its_page(tmp_path):
+    """The inference server's log alone: weight events but no client-side update, batch or checkpoint."""
+    report, page = render([FIXTURES / "two_hosts" / "infer-host"], tmp_path / "out")
+    assert report["profile"] == "prime-rl" and report["timeline"]["updates"] == 0
+    text = page.read_text(encoding="utf-8")  # no chart: no Bokeh code either
+    assert report["diagnosis"] in text and "Inputs" in text and 'data-chart="timeline"' not in text
+    assert "http" not in text.replace("http-equiv", "")
+
+
 def test_dask_run_draws_worker_lanes_and_memory_messages(tmp_path):
     report, page = render([FIXTURES / "dask" / "memory"], tmp_path / "out")
     text = check_self_contained(page)

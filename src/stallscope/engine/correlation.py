@@ -26,19 +26,23 @@ class ClockBounds:
         bounds = _bounds(update)
         if bounds is None:
             return
-        key = (update["client_host"], update["server_host"])
+        key = (update.client_host, update.server_host)
         pair = self.pairs.setdefault(key, [0, None, None])
         pair[0] += 1
         pair[1] = bounds[0] if pair[1] is None else max(pair[1], bounds[0])
         pair[2] = bounds[1] if pair[2] is None else min(pair[2], bounds[1])
-        recv = update["events"]["server.recv"]
-        if recv is not None and recv["t"] is not None:
-            self.send_to_recv.setdefault(key, Samples()).append(recv["t"] - update["events"]["client.send"]["t"])
+        recv = update.events.server_recv
+        if recv is not None and recv.t is not None:
+            self.send_to_recv.setdefault(key, Samples()).append(recv.t - update.events.client_send.t)
 
 
-def correlate(clocks):
+def correlate(clocks, measured=None):
     """(the report's `correlation`, offsets) from a ClockBounds; offsets: (client host, server host)
-    -> server clock minus client clock in seconds, for the pairs whose clocks could be reconciled."""
+    -> server clock minus client clock in seconds, for the pairs whose clocks could be reconciled.
+
+    `measured`: host -> [t= to controller time (s), uncertainty (s)], from collect's clock samples
+    (collect.json): the offset of a pair the updates cannot reconcile."""
+    measured = measured or {}
     results = []
     offsets = {}
     for (client_host, server_host), (count, low, high) in sorted(clocks.pairs.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
@@ -47,6 +51,11 @@ def correlate(clocks):
             entry.update(method="same_host", offset_s=0.0, uncertainty_s=0.0)
         elif low <= high + SLACK_S:
             entry.update(method="estimated_offset", offset_s=(low + high) / 2, uncertainty_s=max(high - low, 0.0) / 2)
+        elif client_host in measured and server_host in measured:
+            (client_to, client_error), (server_to, server_error) = measured[client_host], measured[server_host]
+            entry.update(method="measured_offset", offset_s=client_to - server_to, uncertainty_s=client_error + server_error,
+                         reason=f"no single clock offset fits all {count} updates (bounds {low:.6f}s > {high:.6f}s): "
+                                "the offset collect measured is used")
         else:
             entry.update(
                 method="not_comparable",
@@ -66,6 +75,9 @@ def correlate(clocks):
     elif any(entry["method"] == "not_comparable" for entry in results):
         method = "partial" if any(entry["offset_s"] is not None for entry in results) else "not_comparable"
         note = "client and server clocks could not be reconciled for some hosts: their client-side split is left out"
+    elif any(entry["method"] == "measured_offset" for entry in results):
+        method = "measured_offset"
+        note = "client and server on different hosts: clock offset measured at collection (collect.json) where the updates could not fix it"
     else:
         method = "estimated_offset"
         note = "client and server on different hosts: clock offset estimated from the updates (rpc inside send->done)"
@@ -87,11 +99,11 @@ def client_queue_samples(clocks, offsets):
 
 def client_queue_ms(update, offsets):
     """One update's client-side queue time (ms), or None when its clocks do not allow it."""
-    offset_s = offsets.get((update["client_host"], update["server_host"]))
-    recv = update["events"]["server.recv"]
-    if offset_s is None or _bounds(update) is None or recv is None or recv["t"] is None:
+    offset_s = offsets.get((update.client_host, update.server_host))
+    recv = update.events.server_recv
+    if offset_s is None or _bounds(update) is None or recv is None or recv.t is None:
         return None
-    return _client_queue_ms(recv["t"] - update["events"]["client.send"]["t"], offset_s)
+    return _client_queue_ms(recv.t - update.events.client_send.t, offset_s)
 
 
 def _client_queue_ms(send_to_recv_s, offset_s):
@@ -101,13 +113,11 @@ def _client_queue_ms(send_to_recv_s, offset_s):
 
 def _bounds(update):
     """(low, high) bounds on server clock - client clock from one update, or None."""
-    events = update["events"]
-    send, start, rpc_done = events["client.send"], events["rpc.start"], events["rpc.done"]
-    if send is None or start is None or rpc_done is None or update["wall_ms"] is None:
+    send, recv, start, rpc_done, _ = update.events
+    if send is None or start is None or rpc_done is None or update.wall_ms is None:
         return None
-    if send["t"] is None or start["t"] is None or rpc_done["t"] is None:
+    if send.t is None or start.t is None or rpc_done.t is None:
         return None
-    done_t = send["t"] + update["wall_ms"] / 1000.0
-    recv = events["server.recv"]
-    earliest_server = recv["t"] if recv is not None and recv["t"] is not None else start["t"]
-    return (rpc_done["t"] - done_t, earliest_server - send["t"])
+    done_t = send.t + update.wall_ms / 1000.0
+    earliest_server = recv.t if recv is not None and recv.t is not None else start.t
+    return (rpc_done.t - done_t, earliest_server - send.t)

@@ -7,18 +7,20 @@ analysis script does); the agg/sim median ratio; per-worker task counts and busy
 distributed's memory, event-loop and GC messages per host.
 """
 
-from collections import defaultdict
 from datetime import datetime
 
-from .samples import SPILL_EVERY, Samples, spill
 
 SAMPLE_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                   "event_loop_unresponsive_s", "gc_cpu_pct")
 MEMORY_EVENTS = ("memory.pause", "memory.resume", "memory.unmanaged", "memory.restart")
-# What report.html draws: each SIM/AGG task (it ends at end_s, seconds() of its line) and each
-# memory message. Calibration runs log thousands of tasks, not millions: kept in memory.
+# What report.html draws, as read back: each SIM/AGG task (it ends at end_s, seconds() of its line)
+# and each memory message. Kept as rows of the store (tables dask_tasks, dask_memory).
 TASK_FIELDS = ("worker", "kind", "end_s", "duration_ms", "param_id", "target")
 MEMORY_EVENT_FIELDS = ("at_s", "kind", "host", "worker")
+
+
+BARE_CLOCK = 15  # the longest bare HH:MM:SS[.ffffff]
+DAY_S = 86400
 
 
 def seconds(ts):
@@ -27,7 +29,7 @@ def seconds(ts):
         return None
     text = ts.replace("T", " ").replace(",", ".")
     try:
-        if len(text) <= 15:  # HH:MM:SS[.fff]
+        if len(text) <= BARE_CLOCK:  # HH:MM:SS[.fff]
             clock = datetime.strptime(text, "%H:%M:%S.%f" if "." in text else "%H:%M:%S")
             return clock.hour * 3600 + clock.minute * 60 + clock.second + clock.microsecond / 1e6
         return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f" if "." in text else "%Y-%m-%d %H:%M:%S").timestamp()
@@ -35,36 +37,41 @@ def seconds(ts):
         return None
 
 
-class DaskRecordBuilder:
-    """Collects the dask family's events; finish() -> the run's dask records (plain data)."""
+class DaskPartial:
+    """One file's dask events so far (plain data in dump()); its samples go to the file's sink."""
 
-    def __init__(self, files):
-        self.files = files  # per file index: {"path", "host", ...}
-        self.samples = {name: Samples() for name in SAMPLE_METRICS}
-        self.trials = {}  # param_id -> {"targets": {target: {workers}}, "aggs": count}
-        self.workers = defaultdict(lambda: {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
-        self.memory = defaultdict(lambda: dict.fromkeys(MEMORY_EVENTS, 0))  # host -> counts
-        self.restarted = []
-        self.tasks = []  # TASK_FIELDS tuples
-        self.memory_events = []  # MEMORY_EVENT_FIELDS tuples
-        self.event_loop = {}  # component -> {"warnings": count, "max_s": longest}
-        self.first = self.last = None
-        self.events = 0
+    def __init__(self, store, sink, file, data=None):
+        self.store = store
+        self.file = file
+        self.samples = sink
+        data = data or {}
+        self.trials = data.get("trials", {})  # param_id -> {"targets": {target: {workers}}, "aggs": count}
+        self.workers = data.get("workers", {})  # address -> {"sims", "aggs", "busy_ms", "started"}
+        self.memory = data.get("memory", dict.fromkeys(MEMORY_EVENTS, 0))
+        self.restarted = data.get("restarted", [])
+        self.event_loop = data.get("event_loop", {})  # component -> {"warnings": count, "max_s": longest}
+        self.first, self.last = data.get("span", (None, None))
+        self.events = data.get("events", 0)
+        # A bare HH:MM:SS clock: its last reading, and the midnights it passed in this file (a
+        # process's log is in time order, so a reading half a day earlier is the next day's).
+        self.clock, self.days = data.get("clock", (None, 0))
 
-    def add(self, event, file_index):
+    def dump(self):
+        return {"trials": self.trials, "workers": self.workers, "memory": self.memory, "restarted": self.restarted,
+                "event_loop": self.event_loop, "span": (self.first, self.last), "events": self.events,
+                "clock": (self.clock, self.days)}
+
+    def add(self, event):
         self.events += 1
-        if not self.events % SPILL_EVERY:
-            spill(self.samples.values())
-        host = self.files[file_index]["host"]
         kind = event["event"]
         if kind in ("sim", "agg"):
-            self._timing(event, kind, host)
+            self._timing(event, kind)
         elif kind == "worker.start":
-            worker = self.workers[event["worker"]]
-            worker["started"], worker["host"] = True, worker["host"] or host
+            self._worker(event["worker"])["started"] = True
         elif kind in MEMORY_EVENTS:
-            self.memory[host][kind] += 1
-            self.memory_events.append((seconds(event["ts"]), kind, host, event.get("worker")))
+            self.memory[kind] += 1
+            self.store.add("dask_memory", None, 0, self.file, event["line"],
+                           (self._seconds(event["ts"]), kind, event.get("worker")))
             if kind == "memory.restart":
                 self.restarted.append(event["worker"])
         elif kind == "event_loop":
@@ -75,14 +82,30 @@ class DaskRecordBuilder:
         elif kind == "gc":
             self.samples["gc_cpu_pct"].append(event["cpu_pct"])
 
-    def _timing(self, event, kind, host):
+    def _seconds(self, ts):
+        """seconds(ts), a bare clock's reading counted on past the midnights it crossed in this file."""
+        at = seconds(ts)
+        if at is not None and len(ts) <= BARE_CLOCK:
+            if self.clock is not None and at < self.clock - DAY_S / 2:
+                self.days += 1
+            self.clock = at
+            at += self.days * DAY_S
+        return at
+
+    def _worker(self, address):
+        worker = self.workers.get(address)
+        if worker is None:
+            worker = self.workers[address] = {"sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False}
+        return worker
+
+    def _timing(self, event, kind):
         duration = event["duration_ms"]
-        worker = self.workers[event["worker"]]
-        worker["host"] = worker["host"] or host
+        worker = self._worker(event["worker"])
         worker["sims" if kind == "sim" else "aggs"] += 1
         worker["busy_ms"] += duration
-        end = seconds(event["ts"])
-        self.tasks.append((event["worker"], kind, end, duration, event["param_id"], event.get("target")))
+        end = self._seconds(event["ts"])
+        self.store.add("dask_tasks", None, 0, self.file, event["line"],
+                       (event["worker"], kind, end, duration, event["param_id"], event.get("target")))  # TASK_FIELDS
         if end is not None:
             start = end - duration / 1000.0
             self.first = start if self.first is None else min(self.first, start)
@@ -99,19 +122,57 @@ class DaskRecordBuilder:
             if event[key] is not None:
                 self.samples[name].append(event[key])
 
-    def finish(self):
-        return {
-            "events": self.events,
-            "samples": self.samples,
-            "trials": self.trials,
-            "workers": dict(self.workers),
-            "memory": dict(self.memory),
-            "restarted": self.restarted,
-            "event_loop": self.event_loop,
-            "span": (self.first, self.last),
-            "tasks": self.tasks,
-            "memory_events": self.memory_events,
-        }
+
+def records(store, files, partials):
+    """The run's dask records from the files' dumped partial states, in report order (a worker's
+    host is that of the first file naming it); `tasks` and `memory_events`, the rows report.html
+    draws (TASK_FIELDS / MEMORY_EVENT_FIELDS tuples), are read from the store on each pass."""
+    trials, workers, memory, restarted, event_loop = {}, {}, {}, [], {}
+    first = last = None
+    events = 0
+    for entry, partial in zip(files, partials):
+        if not partial or not partial["events"]:
+            continue
+        host = entry["host"]
+        events += partial["events"]
+        for param_id, trial in partial["trials"].items():
+            merged = trials.setdefault(param_id, {"targets": {}, "aggs": 0})
+            merged["aggs"] += trial["aggs"]
+            for target, names in trial["targets"].items():
+                merged["targets"].setdefault(target, set()).update(names)
+        for address, figures in partial["workers"].items():
+            worker = workers.setdefault(address, {"host": None, "sims": 0, "aggs": 0, "busy_ms": 0.0, "started": False})
+            worker["host"] = worker["host"] or host
+            for key in ("sims", "aggs", "busy_ms"):
+                worker[key] += figures[key]
+            worker["started"] = worker["started"] or figures["started"]
+        if any(partial["memory"].values()):
+            counts = memory.setdefault(host, dict.fromkeys(MEMORY_EVENTS, 0))
+            for kind, count in partial["memory"].items():
+                counts[kind] += count
+        restarted += partial["restarted"]
+        for component, figures in partial["event_loop"].items():
+            merged = event_loop.setdefault(component, {"warnings": 0, "max_s": figures["max_s"]})
+            merged["warnings"] += figures["warnings"]
+            merged["max_s"] = max(merged["max_s"], figures["max_s"])
+        start, end = partial["span"]
+        if start is not None:
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+    return {"events": events, "trials": trials, "workers": workers, "memory": memory, "restarted": restarted,
+            "event_loop": event_loop, "span": (first, last), "tasks": Rows(store, "dask_tasks", lambda rank, values: values),
+            "memory_events": Rows(store, "dask_memory", lambda rank, values: (values[0], values[1], files[rank]["host"], values[2]))}
+
+
+class Rows:
+    """A store table's rows in (file, line) order, each made by make(file position, values):
+    re-iterable, read from disk on each pass."""
+
+    def __init__(self, store, table, make):
+        self.store, self.table, self.make = store, table, make
+
+    def __iter__(self):
+        return (self.make(rank, values) for _, _, rank, _, values in self.store.by_position(self.table))
 
 
 def summary(records, metrics):

@@ -1,6 +1,6 @@
 """Everything the report needs from all weight updates, gathered in one pass as the join builds them.
 
-The join (records.RecordBuilder) hands each update to an UpdateDigest the moment it is built, so the
+The join (records.records) hands each update to an UpdateDigest the moment it is built, so the
 counts, the update metrics' samples, the slowest and the incomplete updates and the correlation's
 clock bounds are gathered without reading the updates back from the store (each such pass cost
 ~0.35 s per GB of log, measured). Only the timeline reads the stored updates again.
@@ -12,9 +12,10 @@ incomplete updates' listing) it is restored from each update's first (file, line
 import heapq
 
 from . import correlation
-from .families.prime_rl import WEIGHT_OPS
 from .samples import SPILL_EVERY, Samples, spill
 
+# The weight-update operations (the endpoint a client.send names): rpc_ms is summarised per op.
+WEIGHT_OPS = ("update_weights", "reload_weights")
 SAMPLED = ("queue_ms", "server_queue_ms", "wall_ms", "rpc_ms")
 SLOWEST = 10
 
@@ -38,7 +39,7 @@ class UpdateDigest:
         counts = self.counts
         counts["complete"] += update.complete
         counts["incomplete"] += update.incomplete
-        client_side = update.events["client.send"] is not None or update.events["client.done"] is not None
+        client_side = update.events.client_send is not None or update.events.client_done is not None
         counts["client_side" if client_side else "server_only"] += 1
         counts["by_op"][update.op] = counts["by_op"].get(update.op, 0) + 1
         for name in SAMPLED:

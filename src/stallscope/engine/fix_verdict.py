@@ -4,7 +4,7 @@ comparison as `stallscope compare`, as one of VERDICTS (rules in docs/analysis.m
 import json
 
 from .compare import compare, figure_text, report_value
-from .findings import FINDINGS
+from .families import FINDINGS
 from .findings.common import SEVERITY_RANK
 from .thresholds import CRITERIA_KEY, merge_thresholds
 

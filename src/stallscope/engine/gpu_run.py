@@ -35,22 +35,15 @@ def moment(ts):
         return None, of_day
 
 
+# The kinds of the prime-rl family's `waits` rows (records.py).
+CHECKPOINT_WAIT, WEIGHT_UPDATE = 0, 1
+
+
 class Intervals:
     """Time intervals (the orchestrator's waits), each from two line timestamps."""
 
     def __init__(self):
         self.spans = []  # (start moment, end moment)
-        self._open = {}
-
-    def start(self, key, ts):
-        at = moment(ts)
-        if at is not None:
-            self._open[key] = at
-
-    def end(self, key, ts):
-        started, at = self._open.pop(key, None), moment(ts)
-        if started is not None and at is not None:
-            self.spans.append((started, at))
 
     def covering(self):
         """A function (absolute, of_day) -> whether a sample at that moment lies in an interval:
@@ -87,40 +80,55 @@ def _merged(spans):
     return merged
 
 
-class GpuRecords:
-    """Streams the GPU samples (add) and the orchestrator's wait events (observe) in."""
+GPU_METRICS = ("util_pct", "memory_used_mib", "power_w")
 
-    def __init__(self, files):
-        self.files = files
-        self.gpus = {}  # (host, gpu) -> {"util_pct": Samples, ..., "latest": sample}
-        self.moments = []  # (absolute or None, of_day, util_pct) of every sample
-        self.checkpoint_waits = Intervals()
-        self.weight_updates = Intervals()
 
-    def add(self, sample, file_index):
-        key = (self.files[file_index]["host"], sample["gpu"])
-        gpu = self.gpus.setdefault(key, {name: Samples() for name in ("util_pct", "memory_used_mib", "power_w")})
-        for name in ("util_pct", "memory_used_mib", "power_w"):
+class GpuPartial:
+    """One sampler file's GPU samples so far: per GPU its samples (in the sink, as
+    `gpu_<metric>.<index>`), latest sample and memory total; each sample's moment as a row."""
+
+    def __init__(self, store, sink, file, data=None):
+        self.store, self.samples, self.file = store, sink, file
+        self.gpus = (data or {}).get("gpus", {})  # index -> {"latest": sample, "memory_total_mib": MiB or None}
+
+    def dump(self):
+        return {"gpus": self.gpus}
+
+    def add(self, sample):
+        index = sample["gpu"]
+        gpu = self.gpus.setdefault(index, {"latest": None, "memory_total_mib": None})
+        for name in GPU_METRICS:
             if sample[name] is not None:
-                gpu[name].append(sample[name])
+                self.samples[f"gpu_{name}.{index}"].append(sample[name])
         if sample["memory_total_mib"] is not None:
             gpu["memory_total_mib"] = sample["memory_total_mib"]
-        gpu["latest"] = sample
+        gpu["latest"] = {key: sample[key] for key in ("ts", "util_pct", "memory_used_mib", "power_w")}
         at = moment(sample["ts"])
         if at is not None:
-            self.moments.append((at[0], at[1], sample["util_pct"]))
+            self.store.add("gpu_moments", None, 0, self.file, sample["line"], (at[0], at[1], sample["util_pct"]))
 
-    def observe(self, event, file_index):
-        """A prime-rl event: checkpoint waits and weight updates become intervals."""
-        kind = event["event"]
-        if kind == "wait.start":
-            self.checkpoint_waits.start(file_index, event.get("ts"))
-        elif kind == "wait.done":
-            self.checkpoint_waits.end(file_index, event.get("ts"))
-        elif kind == "client.send":
-            self.weight_updates.start(event["trace"], event.get("ts"))
-        elif kind == "client.done":
-            self.weight_updates.end(event["trace"], event.get("ts"))
+
+class GpuRecords:
+    """The run's GPU samples, from every sampler file's GpuPartial, and the orchestrator's waits
+    (the prime-rl family's `waits` rows)."""
+
+    def __init__(self, store, files, partials):
+        self.gpus = {}  # (host, gpu) -> {"util_pct": Samples, ..., "latest": sample, "memory_total_mib": MiB}
+        for rank, partial in enumerate(partials):
+            for index, figures in (partial or {}).get("gpus", {}).items():
+                gpu = self.gpus.setdefault((files[rank]["host"], index), {name: Samples() for name in GPU_METRICS})
+                gpu["latest"] = figures["latest"]
+                if figures["memory_total_mib"] is not None:
+                    gpu["memory_total_mib"] = figures["memory_total_mib"]
+        for host, index in list(self.gpus):
+            for name in GPU_METRICS:
+                for rank, block in store.samples(f"gpu_{name}.{index}"):
+                    if files[rank]["host"] == host:
+                        self.gpus[(host, index)][name].extend(block)
+        self.moments = [values for _, _, _, _, values in store.by_position("gpu_moments")]
+        self.checkpoint_waits, self.weight_updates = Intervals(), Intervals()
+        for _, kind, _, _, (start, end) in store.by_position("waits") if self.gpus else ():
+            (self.checkpoint_waits if kind == CHECKPOINT_WAIT else self.weight_updates).spans.append((moment(start), moment(end)))
 
     def samples(self):
         """The metrics' samples over every GPU: gpu_util_pct, gpu_memory_used_mib, gpu_power_w."""

@@ -69,8 +69,15 @@ def _raise_walk_error(error):
     raise InputError(f"{error.filename}: cannot list directory: {error.strerror}")
 
 
-def read_chunks(path, size):
-    """The file's decompressed bytes in chunks of up to `size` (gzip and zstd recognised by magic).
+def compressed(raw):
+    """Whether an open binary file holds gzip or zstd data (by its magic bytes)."""
+    magic = raw.peek(4)[:4]
+    return magic.startswith(GZIP_MAGIC) or magic == ZSTD_MAGIC
+
+
+def read_chunks(path, size, offset=0):
+    """The file's decompressed bytes from `offset` on, in chunks of up to `size` (gzip and zstd
+    recognised by magic; a compressed file is read from its start whatever the offset).
 
     Raises InputError naming the path when the file cannot be opened, read or decompressed.
     """
@@ -82,6 +89,7 @@ def read_chunks(path, size):
             elif magic == ZSTD_MAGIC:
                 stream = _open_zstd(path, raw)
             else:
+                raw.seek(offset)
                 stream = raw
             with stream:
                 while chunk := stream.read(size):

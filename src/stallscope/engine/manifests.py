@@ -9,10 +9,13 @@ import json
 import os
 
 MANIFEST = "run_manifest.json"
+COLLECT_RECORD = "collect.json"  # written beside the manifest by the collect role: the host's clock
 
 
 def resolve(files, warnings):
-    """Per LogFile, `{"host", "async_level", "manifest"}` (None where unknown)."""
+    """Per LogFile, `{"host", "async_level", "manifest", "clock"}` (None where unknown). `clock`: the
+    host's monotonic clock against the controller's wall clock as collect measured it,
+    `[t= to controller time (s), uncertainty (s)]`."""
     cache = {}
     return [_for_file(log_file, cache, warnings) for log_file in files]
 
@@ -28,7 +31,7 @@ def _for_file(log_file, cache, warnings):
             return cache[candidate]
         parent = os.path.dirname(directory)
         if directory == root or parent == directory or not directory.startswith(root):
-            return {"host": None, "async_level": None, "manifest": None}
+            return {"host": None, "async_level": None, "manifest": None, "clock": None}
         directory = parent
 
 
@@ -51,4 +54,18 @@ def _read(path, warnings):
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         warnings.append(f"{path}: config.async_level {async_level!r} is not a non-negative integer; ignored")
         async_level = None
-    return {"host": host, "async_level": async_level, "manifest": path}
+    return {"host": host, "async_level": async_level, "manifest": path,
+            "clock": _clock(os.path.join(os.path.dirname(path), COLLECT_RECORD))}
+
+
+def _clock(path):
+    """[t= to controller time, uncertainty] from a collect.json, or None (absent or unreadable: the
+    clocks are then reconciled from the updates alone)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            clock = json.load(handle)["clock"]
+        to_controller = float(clock["host_wall_minus_monotonic"]) - float(clock["offset_from_controller_s"])
+        uncertainty = float(clock["uncertainty_s"])
+    except (OSError, UnicodeError, ValueError, KeyError, TypeError):
+        return None
+    return [to_controller, uncertainty]

@@ -1,82 +1,250 @@
-"""analyze(): paths -> the report.json dict. Side-effect free (reads only)."""
+"""analyze(): paths -> the report.json dict. Reads the logs (and, with a state directory, resumes
+from and saves the partial state kept there); writes nothing else.
 
+Each log file is read into the partial state (state.py) by the families' Partial objects; the report
+is computed from the state alone (report()), so it is the same whether the state was built in one
+pass, resumed, or merged from several.
+"""
+
+import concurrent.futures
 import functools
-import gc
+import heapq
+import marshal
+import multiprocessing
 import operator
 import os
+import sqlite3
+import tempfile
 from contextlib import contextmanager
 
-from . import per_step, perf_report
-from .correlation import client_queue_ms, client_queue_samples, correlate
-from .dask_run import DaskRecordBuilder, summary as dask_summary
-from .errors import InputError, NoRecognisedLines
-from .families import FAMILIES, SAMPLERS, gpu
+from .errors import EngineError, InputError, NoRecognisedLines
+from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
 from .findings import diagnose, evaluate_all
-from .gpu_run import GpuRecords
+from .gc_pause import gc_paused
 from .inputs import discover
 from .manifests import resolve
-from .metrics import samples, summarize_all
-from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS, RecordBuilder
-from .scan import scan_file
-from .thresholds import CRITERIA_KEY, merge_thresholds
-from .throughput import throughput
-from .warmup import Warmup
+from .metrics import summarize_all
+from .stats import summarize
+from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS
+from .samples import SPILL_EVERY
+from .scan import scan_span, scan_tail
+from .state import STATE_FILE, State, StateRejected, fingerprint, new_file
+from .store import SampleSink
+from .thresholds import merge_thresholds
 
 SCHEMA_VERSION = 1
+COUNTS = ("bytes", "lines", "recognised", "malformed", "overlong_lines")
 
 
-@contextmanager
-def gc_paused():
-    """Pauses the cyclic garbage collector: the engine makes ~10^5 acyclic records on a large log,
-    and the collector's passes over them took a third of the run time (measured on 1.1 GB)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def analyze(paths, thresholds=None, async_level=None, progress=None):
+def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None, progress=None):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
-    `async_level`: the run's async_level, overriding run manifests. Raises InputError (unusable
-    input or option) or NoRecognisedLines (nothing of a known log family in readable inputs).
-    `progress(path, size)`: called after each chunk of a file is read (size in bytes, decompressed).
+    `async_level`: the run's async_level, overriding run manifests. `state_dir`: a directory whose
+    partial state is resumed (only bytes appended since are read) and saved. `jobs`: worker
+    processes reading files (default: the machine's cores; 1: none). `progress(path, size)`: called
+    with the bytes read (decompressed) after each chunk of a file, or, read by a worker process, once
+    the file is read. Raises InputError
+    (unusable input or option), NoRecognisedLines (nothing of a known log family in readable
+    inputs) or EngineError (no room for the working data).
     """
-    with gc_paused():
-        return _analyze(paths, thresholds, async_level, progress)
-
-
-def _analyze(paths, thresholds, async_level, progress):
     table = merge_thresholds(thresholds)
     if async_level is not None and (isinstance(async_level, bool) or not isinstance(async_level, int) or async_level < 0):
         raise InputError(f"async_level: {async_level!r} is not a non-negative integer")
-    files = discover(paths)
-    warnings = []
-    manifests = resolve(files, warnings)
-    inputs = [
-        {
-            "path": log_file.path,
-            "host": manifest["host"],
-            "manifest": manifest["manifest"],
-            "async_level": async_level if async_level is not None else manifest["async_level"],
-        }
-        for log_file, manifest in zip(files, manifests)
-    ]
-    warmup = Warmup(table["warmup_updates"])
-    builder = RecordBuilder(inputs, warmup)
-    dask_builder = DaskRecordBuilder(inputs)
-    gpu_records = GpuRecords(inputs)
-    for index, entry in enumerate(inputs):
-        builder.begin_file(index)
-        if gpu.sniff(entry["path"]):
-            entry.update(gpu.scan(entry["path"], lambda sample, index=index: gpu_records.add(sample, index)))
-        else:
-            on_chunk = None if progress is None else functools.partial(progress, entry["path"])
-            entry.update(scan_file(entry["path"], _route(builder, dask_builder, gpu_records, index), on_chunk=on_chunk))
+    with gc_paused(), _working_data(state_dir):
+        warnings = []
+        state = State.open(state_dir, warnings) if state_dir else State()
+        try:
+            files = read(state, paths, warnings, jobs, progress)
+            return report(state, files, table, async_level, warnings, paths)
+        finally:
+            state.db.rollback()  # the unfinished last lines read for this report only
+            state.close()
+
+
+def analyze_states(state_dirs, thresholds=None, async_level=None):
+    """The report of the partial states saved in `state_dirs` (e.g. one per host), merged. A
+    state's files are reported as they were when it was saved (without their unfinished last lines).
+    Raises InputError for a directory without a usable state."""
+    table = merge_thresholds(thresholds)
+    with gc_paused(), _working_data(None):
+        merged = State()
+        try:
+            for directory in state_dirs:
+                path = os.path.join(directory, STATE_FILE)
+                if not os.path.isfile(path):
+                    raise InputError(f"{directory}: no {STATE_FILE} (a saved partial state) in it")
+                try:
+                    part = State.load(path)
+                except StateRejected as error:
+                    raise InputError(str(error)) from None
+                try:
+                    merged.merge(part)
+                finally:
+                    part.close()
+            files = {file_id: dict(entry) for file_id, entry in merged.files.items()}
+            return report(merged, files, table, async_level, [], state_dirs)
+        finally:
+            merged.close()
+
+
+@contextmanager
+def _working_data(state_dir):
+    """Turns a full disk or an unwritable state into one message naming where."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        where = f"the state in {state_dir}" if state_dir else f"the working data in {tempfile.gettempdir()}"
+        hint = ("another analysis is using it: try again when it has finished" if "locked" in str(error)
+                else "free space there or point TMPDIR elsewhere")
+        raise EngineError(f"cannot keep {where}: {error}; {hint}") from None
+    except OSError as error:
+        if error.filename:  # an input or state path: InputError names them
+            raise
+        raise EngineError(f"cannot keep the working data in {tempfile.gettempdir()}: {error.strerror or error}; "
+                          "free space there or point TMPDIR elsewhere") from None
+
+
+def read(state, paths, warnings, jobs=None, progress=None):
+    """Reads into `state` what the log files under `paths` hold beyond what it has read; saves it
+    (a state file then holds it); then reads each file's unfinished last line for this report only.
+    Returns file id -> the file's record as reported (with those last lines).
+
+    `jobs`: worker processes (default: the machine's cores); with more than one, and more than
+    PARALLEL_MIN_BYTES to read in several files, each file is read by a worker into a state of its
+    own, merged here."""
+    log_files = discover(paths)
+    manifests = resolve(log_files, warnings)
+    todo = []
+    for (file_id, log_file), manifest in zip(state.match(log_files), manifests):
+        if file_id is None:
+            file_id = state.add_file(new_file(log_file.path))
+        entry = state.files[file_id]
+        entry.update(host=manifest["host"], async_level=manifest["async_level"], manifest=manifest["manifest"],
+                     clock=manifest["clock"])
+        if entry["fingerprint"] is None or entry["fingerprint"][0] not in ("compressed", "sampler"):
+            todo.append((file_id, log_file.path))  # else matched: read whole before, unchanged since
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(todo) > 1 and sum(_unread(path, state.files[file_id]) for file_id, path in todo) >= PARALLEL_MIN_BYTES:
+        spans = _read_in_workers(state, todo, jobs, progress)
+    else:
+        spans = [(file_id, _read_span(state.store, file_id, path, state.files[file_id],
+                                      None if progress is None else functools.partial(progress, path)))
+                 for file_id, path in todo]
+    state.save()
+    files = {file_id: dict(entry) for file_id, entry in state.files.items()}
+    for file_id, span in spans:
+        if span is None:
+            continue
+        entry = files[file_id]
+        sink = SampleSink(state.store, file_id)
+        partials = [family.Partial(state.store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
+        span.counts = dict.fromkeys(span.counts, 0)
+        scan_tail(span, _route(partials, sink), FAMILIES)
+        sink.spill(1)
+        _add_counts(entry, span.counts)
+        entry["families"] = {family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)}
+    return files
+
+
+# Below this many bytes to read, worker processes cost more than they save.
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _unread(path, entry):
+    try:
+        return max(0, os.path.getsize(path) - entry["offset"])
+    except OSError:
+        return 0  # read() names the file when it reads it
+
+
+def _read_span(store, file_id, path, entry, on_chunk=None):
+    """Reads the file from where `entry` stopped into `store` and updates `entry` (on_chunk(size)
+    after each chunk of a log read); returns the Span whose unfinished last line is still to read, or None."""
+    sink = SampleSink(store, file_id)
+    sampler = next((family for family in SAMPLERS if family.sniff(path)), None)
+    if sampler is not None:  # a tool's own output: read whole, never resumed
+        partial = sampler.Partial(store, sink, file_id)
+        _add_counts(entry, sampler.scan(path, partial.add))
+        entry.update(offset=entry["bytes"], families={sampler.NAME: partial.dump()},
+                     fingerprint=["sampler", *fingerprint(path, entry["bytes"])[1:]])
+        sink.spill(1)
+        return None
+    partials = [family.Partial(store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
+    on_event = _route(partials, sink)
+    span = scan_span(path, on_event, FAMILIES, entry["offset"], entry["lines"], on_chunk)
+    fingerprinted = fingerprint(path, span.offset)
+    if fingerprinted[0] == "compressed":  # read whole, tail included: never resumed
+        scan_tail(span, on_event, FAMILIES)
+    _add_counts(entry, span.counts)
+    entry.update(offset=span.offset, lines=span.lines, fingerprint=fingerprinted,
+                 families={family.NAME: partial.dump() for family, partial in zip(FAMILIES, partials)})
+    sink.spill(1)
+    if fingerprinted[0] != "compressed" and (span.tail is not None or span.tail_bytes):
+        return span
+    return None
+
+
+def _read_in_workers(state, todo, jobs, progress=None):
+    """Each file read by a worker process into a state file of its own; their rows copied into
+    `state`, their file records taken (progress(path, bytes read) told as each is); [(file id, Span
+    or None)]."""
+    with tempfile.TemporaryDirectory(prefix="stallscope-workers-") as directory:
+        work = [(file_id, path, state.files[file_id], os.path.join(directory, f"{file_id}.sqlite")) for file_id, path in todo]
+        # Forked workers start at once and inherit the engine already imported (also under Ansible).
+        context = multiprocessing.get_context("fork")
+        spans = []
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context) as pool:
+            for (file_id, entry, span), (_, path, _, db) in zip(pool.map(_read_in_worker, work), work):
+                if progress is not None:
+                    progress(path, entry["bytes"] - state.files[file_id]["bytes"])
+                state.files[file_id] = entry
+                state.copy_rows(db)
+                spans.append((file_id, span))
+        return spans
+
+
+def _read_in_worker(job):
+    file_id, path, entry, db = job
+    worker = State(db)
+    try:
+        span = _read_span(worker.store, file_id, path, entry)
+        worker.store.flush()
+        worker.db.commit()
+    finally:
+        worker.close()
+    return file_id, entry, span
+
+
+def _add_counts(entry, counts):
+    for key in COUNTS:
+        entry[key] += counts[key]
+    entry["binary"] = entry["binary"] or counts["binary"]
+
+
+def _route(partials, sink):
+    """The scanner's callback: each event to its family's partial state; the file's samples moved
+    to the store now and then (a cheap count), so memory stays bounded."""
+    by_family = {family.NAME: partial.add for family, partial in zip(FAMILIES, partials)}
+    until_spill = [SPILL_EVERY]
+
+    def on_event(event):
+        by_family[event["family"]](event)
+        until_spill[0] -= 1
+        if not until_spill[0]:
+            until_spill[0] = SPILL_EVERY
+            sink.spill()
+    return on_event
+
+
+def report(state, files, table, async_level=None, warnings=None, paths=()):
+    """The report from a state: `files`, file id -> the file's record (state.files, or read()'s
+    answer); `table`: a merged threshold table."""
+    warnings = [] if warnings is None else warnings
+    ranks = state.ranks()
+    state.store.set_ranks(ranks)
+    ordered = sorted(files, key=ranks.__getitem__)
+    inputs = [_input(files[file_id], async_level) for file_id in ordered]
     if not any(entry["recognised"] for entry in inputs):
         raise NoRecognisedLines(_nothing_recognised(inputs))
     for entry in inputs:
@@ -86,44 +254,43 @@ def _analyze(paths, thresholds, async_level, progress):
             warnings.append(f"{entry['path']}: {entry['overlong_lines']} line(s) longer than 1 MiB skipped")
         if entry["malformed"]:
             warnings.append(f"{entry['path']}: {entry['malformed']} tagged line(s) with unreadable fields ignored")
-
-    records = builder.finish()
-    records["dask"] = dask_builder.finish()
-    profiles = [family.NAME for family in FAMILIES if _family_seen(family, records)]
-    digest = records["updates"]
-    correlation, offsets = correlate(digest.clocks)
-    values = samples(records, client_queue_samples(digest.clocks, offsets))
-    dask = None
-    if "dask" in profiles:
-        values.update(records["dask"]["samples"])
-    gpu_summary = gpu_records.summary(table["gpu_idle_util_pct"])
-    if gpu_summary is not None:
-        values.update(gpu_records.samples())
+    store = state.store
+    records, seen, values = {}, [], {}
+    settings = {"clocks": _clocks(files, ordered), "thresholds": table}
+    for family in RUNS:
+        partials = [files[file_id]["families"].get(family.NAME) for file_id in ordered]
+        records[family.NAME] = family.run(store, inputs, partials, settings)
+        if family.seen(records[family.NAME], store):
+            seen.append(family.NAME)
+        values.update(family.samples(records[family.NAME], store, family.NAME in seen))
+    # The run's profile: the line families seen (a sampler's output goes with any of them).
+    profiles = [family.NAME for family in FAMILIES if family.NAME in seen]
     metrics = summarize_all(values)
-    if "dask" in profiles:
-        dask = dask_summary(records["dask"], metrics)
-        reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
-        if reports:
-            dask["perf_report"] = perf_report.parse(reports[-1])
-            if len(reports) > 1:
-                warnings.append(f"{len(reports)} performance reports found; read {reports[-1]}")
+    judged = prime_rl.judged(records[prime_rl.NAME], values)
+    judged_metrics = {name: metrics[name] if judged[name] is values[name] else summarize(judged[name]) for name in judged}
     async_info = _async_level(async_level, inputs)
+    run_info = {"inputs": inputs, "paths": paths, "warnings": warnings, "thresholds": table}
+    sections = {}
+    for family in RUNS:
+        if family.NAME in seen or family is prime_rl:  # the weight-update sections are always there
+            sections.update(family.report(records[family.NAME], metrics, run_info))
     context = {
-        "samples": warmup.judged(values),  # the findings judge the updates after the warm-up
+        "samples": judged,  # the findings judge the updates after the warm-up
+        "judged_metrics": judged_metrics,
         "metrics": metrics,
-        "records": records,
+        "families": records,
+        "records": records["prime-rl"],
         "thresholds": table,
         "async_level": async_info,
         "inputs": inputs,
-        "correlation": correlation,
+        "correlation": sections["correlation"],
         "profiles": profiles,
-        "dask": dask,
-        "gpu": gpu_summary,
+        "dask": sections.get("dask"),
+        "gpu": sections.get("gpu"),
     }
-    findings = evaluate_all(context)
+    findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)
-    counts = digest.counts
-    report = Report({
+    result = Report({
         "schema_version": SCHEMA_VERSION,
         "profile": "+".join(sorted(profiles)) or None,
         "diagnosis": diagnosis,
@@ -131,64 +298,38 @@ def _analyze(paths, thresholds, async_level, progress):
         "findings": findings,
         "inputs": inputs,
         "metrics": metrics,
-        "updates": {
-            "complete": counts["complete"],
-            "incomplete": counts["incomplete"],
-            "server_only": counts["server_only"],
-            "duplicate_trace_ids": records["duplicate_trace_ids"],
-            "by_op": dict(sorted(counts["by_op"].items())),
-        },
-        "requests": {"untraced": records["untraced"]["count"]},
-        "correlation": correlation,
+        "updates": sections.pop("updates"),
+        "requests": sections.pop("requests"),
+        "correlation": sections.pop("correlation"),
         "async_level": async_info,
         "thresholds": table,
-        "slowest_updates": [_update_row(u, inputs, offsets) for u in digest.slowest()],
-        "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
-        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
-        "warmup": {"updates": table["warmup_updates"],
-                   "excluded": [_update_row(u, inputs, offsets) for u in warmup.updates()]},
-        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
-                                     [entry["path"] for entry in inputs], {u.trace for u in warmup.updates()}),
+        "slowest_updates": sections.pop("slowest_updates"),
+        "timeline": sections.pop("timeline"),
+        "throughput": sections.pop("throughput"),
+        "warmup": sections.pop("warmup"),
+        "per_step": sections.pop("per_step"),
         "warnings": warnings,
     })
-    if dask is not None:
-        report["dask"] = dask
-    if gpu_summary is not None:
-        report["gpu"] = gpu_summary
-    report.timeline = Timeline(records)
-    return report
+    result.update(sections)
+    result.timeline = Timeline(records["prime-rl"], records["dask"])
+    return result
+
+
+def _clocks(files, ordered):
+    """host -> the host's clock as collect measured it (manifests.resolve), where known."""
+    return {files[file_id]["host"]: files[file_id]["clock"] for file_id in ordered if files[file_id]["clock"]}
+
+
+def _input(entry, async_level):
+    return {"path": entry["path"], "host": entry["host"], "manifest": entry["manifest"],
+            "async_level": async_level if async_level is not None else entry["async_level"],
+            **{key: entry[key] for key in COUNTS}, "binary": entry["binary"]}
 
 
 class Report(dict):
-    """The report.json data, and in `timeline` the source of timeline.txt's rows: read from the
-    run's store when rendered, never held (10^5 rows per GB of log)."""
+    """The report.json data, and in `timeline` the rows of timeline.txt (a Timeline)."""
 
     timeline = None
-
-
-# The orchestrator's events that time its waits, for the GPU samples (gpu_run.py).
-WAIT_EVENTS = frozenset(("wait.start", "wait.done", "client.send", "client.done"))
-
-
-def _route(builder, dask_builder, gpu_records, index):
-    """The scanner's callback: each event to its family's builder."""
-    prime_rl = builder.add
-
-    def on_event(event):
-        if event["family"] == "dask":
-            dask_builder.add(event, index)
-        else:
-            if event["event"] in WAIT_EVENTS:
-                gpu_records.observe(event, index)
-            prime_rl(event)
-    return on_event
-
-
-def _family_seen(family, records):
-    """A family that recorded nothing is not the run's profile."""
-    if family.NAME == "dask":
-        return bool(records["dask"]["events"])
-    return bool(records["updates"].count or records["batches"] or records["samples"] or records["untraced"]["count"])
 
 
 def _nothing_recognised(inputs):
@@ -206,7 +347,7 @@ def _nothing_recognised(inputs):
 
 def _async_level(flag, inputs):
     if flag is not None:
-        return {"value": flag, "source": "--async-level"}
+        return {"value": flag, "source": "given"}  # by the caller: the CLI's --async-level, the module's async_level
     values = sorted({entry["async_level"] for entry in inputs if entry["async_level"] is not None})
     if len(values) == 1:
         return {"value": values[0], "source": "run_manifest.json"}
@@ -215,47 +356,60 @@ def _async_level(flag, inputs):
     return {"value": None, "source": "unknown"}
 
 
-def _update_row(update, inputs, offsets):
-    client = update["events"]["client.send"] or update["events"]["client.done"]
-    return {
-        "trace": update["trace"],
-        "op": update["op"],
-        "wall_ms": update["wall_ms"],
-        "queue_ms": update["queue_ms"],
-        "rpc_ms": update["rpc_ms"],
-        "client_queue_ms": client_queue_ms(update, offsets),
-        "server_queue_ms": update["server_queue_ms"],
-        "file": inputs[client["file"]]["path"] if client else None,
-        "line": client["line"] if client else None,
-    }
-
-
 BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
 _TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in BATCH_COLUMNS))
 
 
 class Timeline:
-    """Weight updates (at their client-side line) and generation batches (at batch.done), each in
-    (file index, line) order, as rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS, read from the store.
-    For report.html also the checkpoint waits and writes (CHECKPOINT_FIELDS, logging order) and the
-    Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
+    """What the timelines show, written once to a private temporary file (10^5 rows per GB of log:
+    never held), so that the report does not keep the state open. Sections, each read on its own:
+    weight updates (at their client-side line) and generation batches (at batch.done) merged in
+    (file index, line) order, as (kind, row): rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS; and,
+    for report.html, the checkpoint waits and writes (CHECKPOINT_FIELDS) in (file index, line) order
+    and the Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
 
     update_columns, batch_columns, checkpoint_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS, CHECKPOINT_FIELDS
 
-    def __init__(self, records):
-        self.records = records
+    def __init__(self, prime_rl_records, dask_records):
+        self.file = tempfile.TemporaryFile(prefix="stallscope-timeline-")
+        self.sections = {}  # name -> (start, end) offsets in the file
+        updates = ((row[0], row[1], "update", row) for row in prime_rl_records["timeline_updates"])
+        batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in prime_rl_records["batches"].rows())
+        self._write("entries", ((kind, row) for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2])))
+        self._write("checkpoints", prime_rl_records["checkpoints"])
+        self._write("dask_tasks", dask_records["tasks"])
+        self._write("dask_memory_events", dask_records["memory_events"])
+
+    def _write(self, name, rows):
+        start = self.file.tell()
+        for row in rows:
+            marshal.dump(row, self.file)
+        self.sections[name] = (start, self.file.tell())
+
+    def _read(self, name):
+        position, end = self.sections[name]  # its own: two readers may be open at once (timeline.txt, per_step.txt)
+        while position < end:
+            self.file.seek(position)
+            row = marshal.load(self.file)
+            position = self.file.tell()
+            yield row
+
+    def entries(self):
+        return self._read("entries")
 
     def updates(self):
-        return iter(self.records["timeline_updates"])
+        """The update rows alone, in (file, line) order."""
+        return (row for kind, row in self.entries() if kind == "update")
 
     def batches(self):
-        return map(_TIMELINE_BATCH, self.records["batches"].rows())
+        """The batch rows alone, in (file, line) order."""
+        return (row for kind, row in self.entries() if kind == "batch")
 
     def checkpoints(self):
-        return iter(self.records["checkpoints"])
+        return self._read("checkpoints")
 
     def dask_tasks(self):
-        return iter(self.records["dask"]["tasks"])
+        return self._read("dask_tasks")
 
     def dask_memory_events(self):
-        return iter(self.records["dask"]["memory_events"])
+        return self._read("dask_memory_events")

@@ -1,151 +1,93 @@
-"""Correlating prime-rl events into per-update, per-batch and per-sample records.
+"""The prime-rl family's records: what one file's events leave (a partial state), and the run's
+records joined from every file's.
 
-Events arrive file by file in line order (RecordBuilder.begin_file, then add). Weight events are
-joined by trace id across files and hosts; generation batches are matched to the weight updates in
-flight while they ran, by line order within the file that logged both (a process's own log is in
-time order, so this needs no clock).
+Reading a file (PrimeRlPartial): weight events are stored as rows for the join by trace id across
+files and hosts; generation batches are matched to the weight updates in flight while they ran, by
+line order within the file that logged both (a process's own log is in time order, so this needs no
+clock), and stored as rows; samples go to the file's SampleSink. What the next bytes of the file
+continue from (the updates in flight, the batches open) is plain data in dump().
 
-Weight events, batches and the timeline's update rows are kept in a RunStore (on disk), metric
-samples in Samples (samples.py: arrays of doubles that spill to disk past a bound); each joined
-update goes to an UpdateDigest (digest.py) as it is built.
-Memory holds only what is in flight within a file and one trace's events at a time.
+The run (records()): the stored weight events joined by trace into updates, each handed once to an
+UpdateDigest (digest.py) and, with a client-side event, kept as a timeline row.
 """
 
-from collections import Counter, defaultdict, deque, namedtuple
+import marshal
+from collections import deque, namedtuple
 from itertools import groupby
 
 from .digest import UpdateDigest
-from .samples import SPILL_EVERY, Samples, spill
-from .store import FLUSH_ROWS, RunStore
+# The orchestrator's waits are rows of the `waits` table (start and end line timestamps), for the
+# GPU samples taken during them (gpu_run.py).
+from .gpu_run import CHECKPOINT_WAIT, WEIGHT_UPDATE, moment
+from .samples import Samples
+from .store import FLUSH_ROWS
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
 PHASE_INDEX = {phase: index for index, phase in enumerate(UPDATE_PHASES)}
 SERVER_PHASES = ("server.recv", "rpc.start", "rpc.done")
 UNTRACED = "-"
+# The metrics this family's samples feed (sampled per file as read).
+SAMPLED = ("write_ms", "wait_ms", "gen_dur_ms", "gen_dur_ms.during_updates", "gen_dur_ms.between_updates",
+           "inflight", "trunc_pct", "staleness")
+# Client-side traces kept per file, in line order, for the warm-up (its count is a report-time
+# setting: warmup.py); a warm-up of more updates than this counts only these.
+WARMUP_KEPT = 64
 
 
-def _field(record, name):
-    return getattr(record, name)
+# An update's five events, each a Mark or None.
+Phases = namedtuple("Phases", ("client_send", "server_recv", "rpc_start", "rpc_done", "client_done"))
+# One weight event of an update: where it was logged (file: its position in the report's inputs)
+# and what it carried. Stored without file and line (the row has them).
+MARK_VALUES = ("t", "op", "ts", "rpc_ms", "wall_ms", "queue_ms")
+Mark = namedtuple("Mark", ("file", "line") + MARK_VALUES)
+Update = namedtuple("Update", ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms",
+                               "complete", "incomplete", "later_done_in_file", "server_queue_ms"))
 
-
-class Phases(tuple):
-    """An update's five events (a Mark or None each), indexed by phase name: a tuple, not a dict."""
-
-    __slots__ = ()
-
-    def __getitem__(self, phase):
-        return tuple.__getitem__(self, PHASE_INDEX[phase])
-
-
-# Marks and updates are named tuples (built in C: the join makes one per weight event) that are
-# also read by field name with [], as the dicts of the other stages are (`update["wall_ms"]`).
-MARK_FIELDS = ("file", "line", "t", "op", "ts", "rpc_ms", "wall_ms", "queue_ms")
-
-
-class Mark(namedtuple("Mark", MARK_FIELDS)):
-    """One weight event of an update: where it was logged and what it carried."""
-
-    __slots__ = ()
-    __getitem__ = _field
-
-
-class Update(namedtuple("Update", ("trace", "op", "events", "client_host", "server_host", "wall_ms", "rpc_ms", "queue_ms",
-                                   "complete", "incomplete", "later_done_in_file", "server_queue_ms"))):
-    """One weight update as joined."""
-
-    __slots__ = ()
-    __getitem__ = _field
-
-
-# A generation batch as stored (a tuple in this order) and read back (a dict with these keys).
+# A generation batch as read back (a dict with these keys; file: its position in the report's inputs).
 BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
                 "inflight_done", "target_batch", "updates")
-
-
 # What the timeline shows of an update, at its client-side line (client.send, else client.done;
 # `sent` says which, so that a drawing knows whether t is the update's start or its end).
 TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete", "sent")
-# A checkpoint wait (orchestrator, wait.done) or write (trainer, write.done) on the timeline: it
-# ends at its line; kind is "wait" or "write", ms its wait_ms or write_ms.
+# A checkpoint wait (orchestrator, wait.done) or write (trainer, write.done) on the timeline, as read
+# back: it ends at its line; kind is "wait" or "write", ms its wait_ms or write_ms.
 CHECKPOINT_FIELDS = ("file", "line", "ts", "t", "kind", "ms")
 
 
-class Stored:
-    """Records kept in the run's store: a sized, re-iterable sequence read from disk on each pass."""
+class PrimeRlPartial:
+    """One file's prime-rl events so far: rows in the store, samples in the sink, and in-file state."""
 
-    def __init__(self, store, count):
+    def __init__(self, store, sink, file, data=None):
         self.store = store
-        self.count = count
+        self.samples = sink
+        self.file = file
+        data = data or {}
+        self.active = dict.fromkeys(data.get("active", ()))  # traces sent and not done, in send order
+        # Batches started and not done: (start line, inflight, target_batch), and the updates in flight meanwhile.
+        self.open_batches = deque((tuple(start), dict.fromkeys(updates)) for start, updates in data.get("open", ()))
+        self.last_done_line = data.get("last_done_line", 0)
+        self.untraced = data.get("untraced", 0)
+        self.untraced_per_second = data.get("untraced_per_second", {})  # whole second of t= -> requests
+        self.server_events = data.get("server_events", 0)
+        self.batches = data.get("batches", 0)
+        self.checkpoints = data.get("checkpoints", 0)
+        self.weight_events = data.get("weight_events", 0)
+        self.first_clients = data.get("first_clients", [])  # the first client-side traces, in line order
+        self.open_waits = data.get("open_waits", {})  # "ckpt" or a trace -> the line timestamp it began at
 
-    def __len__(self):
-        return self.count
-
-
-class TimelineUpdates(Stored):
-    """The timeline rows (TIMELINE_UPDATE_COLUMNS) of the updates with a client-side event, from the
-    store, in (file, line) order of that event."""
-
-    def __iter__(self):
-        return self.store.timeline_updates()
-
-
-class Checkpoints(Stored):
-    """The run's checkpoint waits and writes from the store, in logging order, as CHECKPOINT_FIELDS tuples."""
-
-    def __iter__(self):
-        return self.store.checkpoints()
-
-
-class Batches(Stored):
-    """The run's generation batches from the store, in the order they ended, as dicts of BATCH_FIELDS."""
-
-    def __iter__(self):
-        return (dict(zip(BATCH_FIELDS, values)) for values in self.store.batches())
-
-    def rows(self):
-        """The batches as stored: tuples in BATCH_FIELDS order."""
-        return self.store.batches()
-
-
-class RecordBuilder:
-    """Streams events in; finish() returns the run's records (plain dicts, Samples and store views)."""
-
-    def __init__(self, files, warmup=None):
-        """`files`: per file index, `{"path", "host", "async_level"}`; `warmup`: a warmup.Warmup told
-        about every client-side line, or None."""
-        self.files = files
-        self.warmup = warmup
-        self.file = None
-        self.store = RunStore()
-        self.batch_count = 0
-        self.checkpoint_count = 0
-        self.samples = defaultdict(Samples)  # metric name -> samples
-        self.staleness_excess = Samples()
-        self.untraced = {"count": 0, "per_second": defaultdict(Counter)}  # host -> second -> count
-        self.last_done_line = {}  # file -> line of its last client.done
-        self.server_events = 0
-        self._active = {}
-        self._open_batches = deque()
-        self._until_spill = SPILL_EVERY
-
-    def begin_file(self, index):
-        self.file = index
-        self._active = {}  # traces sent and not done, in send order
-        self._open_batches = deque()
+    def dump(self):
+        return {"active": list(self.active), "open": [(start, list(updates)) for start, updates in self.open_batches],
+                "last_done_line": self.last_done_line, "untraced": self.untraced,
+                "untraced_per_second": self.untraced_per_second, "server_events": self.server_events,
+                "batches": self.batches, "checkpoints": self.checkpoints, "weight_events": self.weight_events, "first_clients": self.first_clients,
+                "open_waits": self.open_waits}
 
     def add(self, event):
-        if event["family"] != "prime-rl":
-            return
-        self._until_spill -= 1
-        if not self._until_spill:
-            self._until_spill = SPILL_EVERY
-            spill(self.samples.values(), (self.staleness_excess,))
-        event["file"] = self.file
         kind = event["event"]
-        if kind in UPDATE_PHASES:
+        if kind in PHASE_INDEX:
             self._weights_event(event, kind)
         elif kind == "batch.start":
-            self._open_batches.append({"start": event, "updates": dict.fromkeys(self._active)})
+            self.open_batches.append(((event["line"], event["inflight"], event["target_batch"]), dict.fromkeys(self.active)))
         elif kind == "batch.done":
             self._batch_done(event)
         elif kind == "write.done":
@@ -154,44 +96,65 @@ class RecordBuilder:
         elif kind == "wait.done":
             self.samples["wait_ms"].append(event["wait_ms"])
             self._checkpoint(event, "wait", event["wait_ms"])
+            self._wait_end("ckpt", CHECKPOINT_WAIT, event)
+        elif kind == "wait.start":
+            self._wait_start("ckpt", event["ts"])
         elif kind == "rollout":
-            self._rollout(event)
+            for key in ("trunc_pct", "staleness"):
+                if event[key] is not None:
+                    self.samples[key].append(event[key])
+
+    def _wait_start(self, key, ts):
+        if moment(ts) is not None:
+            self.open_waits[key] = ts
+
+    def _wait_end(self, key, kind, event):
+        started = self.open_waits.pop(key, None)
+        if started is not None and moment(event["ts"]) is not None:
+            self.store.add("waits", None, kind, self.file, event["line"], (started, event["ts"]))
 
     def _weights_event(self, event, kind):
         trace = event["trace"]
+        if kind == "client.send":
+            self._wait_start(trace, event["ts"])
+        elif kind == "client.done":
+            self._wait_end(trace, WEIGHT_UPDATE, event)
         if trace == UNTRACED:
             if kind == "server.recv":
-                self.untraced["count"] += 1
+                self.untraced += 1
                 if event["t"] is not None:
-                    self.untraced["per_second"][self.files[self.file]["host"]][int(event["t"])] += 1
+                    second = int(event["t"])
+                    self.untraced_per_second[second] = self.untraced_per_second.get(second, 0) + 1
             return
+        self.weight_events += 1
         if kind in SERVER_PHASES:
             self.server_events += 1
-        self.store.add_mark(trace, PHASE_INDEX[kind], tuple(map(event.get, MARK_FIELDS)))
-        if self.warmup is not None and kind in ("client.send", "client.done"):
-            self.warmup.saw(self.file, trace)
+        self.store.add("marks", trace, PHASE_INDEX[kind], self.file, event["line"], tuple(map(event.get, MARK_VALUES)))
+        if kind in ("client.send", "client.done") and len(self.first_clients) < WARMUP_KEPT and trace not in self.first_clients:
+            self.first_clients.append(trace)
         if kind == "client.send":
-            self._active[trace] = True
-            for batch in self._open_batches:
-                batch["updates"][trace] = True
+            self.active[trace] = True
+            for _, updates in self.open_batches:
+                updates[trace] = True
         elif kind == "client.done":
-            self._active.pop(trace, None)
-            self.last_done_line[self.file] = event["line"]
+            self.active.pop(trace, None)
+            self.last_done_line = event["line"]
 
     def _checkpoint(self, event, kind, ms):
-        self.store.add_checkpoint((self.file, event["line"], event["ts"], event["t"], kind, ms))  # CHECKPOINT_FIELDS
-        self.checkpoint_count += 1
+        self.store.add("checkpoints", None, 0, self.file, event["line"], (event["ts"], event["t"], kind, ms))
+        self.checkpoints += 1
 
     def _batch_done(self, event):
-        opened = self._open_batches.popleft() if self._open_batches else {"start": None, "updates": dict.fromkeys(self._active)}
-        start = opened["start"] or {}
-        dur_ms = event["dur_ms"]
-        inflight_start, inflight_done = start.get("inflight"), event["inflight"]
-        updates = list(opened["updates"])
-        self.store.add_batch((self.file, event["line"], start.get("line"), event["ts"], event["t"], dur_ms,
-                              event["completions"], event["tokens"], inflight_start, inflight_done, start.get("target_batch"),
-                              updates))  # BATCH_FIELDS
-        self.batch_count += 1
+        if self.open_batches:
+            (start_line, inflight_start, target_batch), updates = self.open_batches.popleft()
+        else:
+            (start_line, inflight_start, target_batch), updates = (None, None, None), self.active
+        dur_ms, inflight_done = event["dur_ms"], event["inflight"]
+        updates = list(updates)
+        self.store.add("batches", None, 0, self.file, event["line"],  # BATCH_FIELDS after file and line
+                       (start_line, event["ts"], event["t"], dur_ms, event["completions"], event["tokens"], inflight_start,
+                        inflight_done, target_batch, updates))
+        self.batches += 1
         samples = self.samples
         samples["gen_dur_ms"].append(dur_ms)
         samples["gen_dur_ms.during_updates" if updates else "gen_dur_ms.between_updates"].append(dur_ms)
@@ -200,88 +163,172 @@ class RecordBuilder:
         if inflight_done is not None:
             samples["inflight"].append(inflight_done)
 
-    def _rollout(self, event):
-        for key in ("trunc_pct", "staleness"):
-            if event[key] is not None:
-                self.samples[key].append(event[key])
-        async_level = self.files[self.file]["async_level"]
-        if event["staleness"] is not None and async_level is not None:
-            self.staleness_excess.append(event["staleness"] - async_level)
 
-    def finish(self):
-        digest, duplicates = self._updates()
-        return {
-            "updates": digest,
-            "timeline_updates": TimelineUpdates(self.store, digest.counts["client_side"]),
-            "duplicate_trace_ids": duplicates,
-            "batches": Batches(self.store, self.batch_count),
-            "checkpoints": Checkpoints(self.store, self.checkpoint_count),
-            "samples": dict(self.samples),
-            "staleness_excess": self.staleness_excess,
-            "untraced": {"count": self.untraced["count"], "per_second": dict(self.untraced["per_second"])},
-            "server_events": self.server_events,
-        }
+class StoredRows:
+    """The rows of one of the store's tables in (file, line) order, as tuples of (file position,
+    line, *values): a sized, re-iterable sequence read from disk on each pass."""
 
-    def _updates(self):
-        """Joins the stored weight events by trace into updates, each handed to the digest and, with a
-        client-side event, stored as a timeline row; (UpdateDigest, duplicate trace ids)."""
-        digest = UpdateDigest(self.warmup)
-        duplicates = 0
-        rows = []
-        for trace, marks in groupby(self.store.marks_by_trace(), key=lambda row: row[0]):
-            phases = ([], [], [], [], [])
-            for _, phase, values in marks:
-                phases[phase].append(values)
-            occurrences = max(len(events) for events in phases)
-            duplicates += occurrences > 1
-            for index in range(occurrences):
-                logged = tuple(values[index] if index < len(values) else None for values in phases)
-                update = self._update(trace, Phases(None if values is None else Mark._make(values) for values in logged))
-                client = update.events["client.send"] or update.events["client.done"]
-                if client is not None:
-                    rows.append((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
-                                 update.queue_ms, update.rpc_ms, update.complete, client is update.events["client.send"]))
-                digest.add(update, _first_position(update))
-            if len(rows) >= FLUSH_ROWS:
-                self.store.add_timeline_updates(rows)
-                rows = []
-        self.store.add_timeline_updates(rows)
-        return digest, duplicates
+    table = None
 
-    def _update(self, trace, events):
-        send, recv, start, rpc_done, done = events
-        client = send or done
-        server = recv or start or rpc_done
-        op = next((e.op for e in (start, rpc_done, recv, send) if e is not None and e.op), "unknown")
-        wall_ms = rpc_ms = queue_ms = None
-        if done is not None:
-            wall_ms, rpc_ms, queue_ms = done.wall_ms, done.rpc_ms, done.queue_ms
-        if rpc_ms is None and rpc_done is not None:
-            if rpc_done.rpc_ms is not None:
-                rpc_ms = rpc_done.rpc_ms
-            elif start is not None and start.t is not None and rpc_done.t is not None:
-                rpc_ms = (rpc_done.t - start.t) * 1000.0
-        # wall_ms = queue_ms + rpc_ms (docs/instrumenting.md); any two give the third.
-        if queue_ms is None and wall_ms is not None and rpc_ms is not None:
-            queue_ms = wall_ms - rpc_ms
-        elif rpc_ms is None and wall_ms is not None and queue_ms is not None:
-            rpc_ms = wall_ms - queue_ms
-        elif wall_ms is None and queue_ms is not None and rpc_ms is not None:
-            wall_ms = queue_ms + rpc_ms
-        return Update(
-            trace=trace,
-            op=op,
-            events=events,
-            client_host=self.files[client.file]["host"] if client else None,
-            server_host=self.files[server.file]["host"] if server else None,
-            wall_ms=wall_ms,
-            rpc_ms=rpc_ms,
-            queue_ms=queue_ms,
-            complete=done is not None,
-            incomplete=send is not None and done is None,
-            later_done_in_file=send is not None and self.last_done_line.get(send.file, 0) > send.line,
-            server_queue_ms=_server_queue_ms(recv, start),
-        )
+    def __init__(self, store, count):
+        self.store = store
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        return self.rows()
+
+    def rows(self):
+        return ((rank, line, *values) for _, _, rank, line, values in self.store.by_position(self.table))
+
+
+class Batches(StoredRows):
+    """The run's generation batches: rows() in BATCH_FIELDS order; iterated, as dicts of BATCH_FIELDS."""
+
+    table = "batches"
+
+    def __iter__(self):
+        return (dict(zip(BATCH_FIELDS, row)) for row in self.rows())
+
+
+class Checkpoints(StoredRows):
+    """The run's checkpoint waits and writes, as CHECKPOINT_FIELDS tuples."""
+
+    table = "checkpoints"
+
+
+def records(store, files, partials, warmup):
+    """The run's prime-rl records from the files' partial states.
+
+    `files`: per report position, `{"host", "async_level"}`; `partials`: per report position, the
+    file's dumped PrimeRlPartial (or None); `warmup`: a warmup.Warmup, told each file's first
+    client-side traces and offered every joined update.
+    """
+    for rank, partial in enumerate(partials):
+        for trace in partial["first_clients"] if partial else ():
+            warmup.saw(rank, trace)
+    untraced_per_second = {}  # host -> second -> requests
+    for entry, partial in zip(files, partials):
+        if partial:
+            seconds = untraced_per_second.setdefault(entry["host"], {})
+            for second, count in partial["untraced_per_second"].items():
+                seconds[second] = seconds.get(second, 0) + count
+    last_done_line = [partial["last_done_line"] if partial else 0 for partial in partials]
+    digest, duplicates, timeline = _join(store, files, last_done_line, warmup)
+    return {
+        "updates": digest,
+        "timeline_updates": timeline,
+        "duplicate_trace_ids": duplicates,
+        "batches": Batches(store, sum(partial["batches"] for partial in partials if partial)),
+        "checkpoints": Checkpoints(store, sum(partial["checkpoints"] for partial in partials if partial)),
+        "staleness_excess": _staleness_excess(store, files),
+        "untraced": {"count": sum(partial["untraced"] for partial in partials if partial),
+                     "per_second": untraced_per_second},
+        "server_events": sum(partial["server_events"] for partial in partials if partial),
+    }
+
+
+def _staleness_excess(store, files):
+    """staleness - async_level of each rollout of a file whose async_level is known."""
+    excess = Samples()
+    for rank, values in store.samples("staleness"):
+        level = files[rank]["async_level"]
+        if level is not None:
+            excess.extend(value - level for value in values)
+            excess.spill()
+    return excess
+
+
+def _join(store, files, last_done_line, warmup):
+    """Joins the stored weight events by trace into updates, each handed to the digest and, with a
+    client-side event, kept as a timeline row; (UpdateDigest, duplicate trace ids, timeline rows)."""
+    digest = UpdateDigest(warmup)
+    duplicates = 0
+    timeline = TimelineUpdates(store)
+    for trace, marks in groupby(store.by_key("marks"), key=lambda row: row[0]):
+        phases = ([], [], [], [], [])
+        for _, phase, rank, line, values in marks:
+            phases[phase].append(Mark(rank, line, *values))
+        occurrences = max(len(events) for events in phases)
+        duplicates += occurrences > 1
+        for index in range(occurrences):
+            update = _update(trace, Phases(*(events[index] if index < len(events) else None for events in phases)),
+                             files, last_done_line)
+            client = update.events.client_send or update.events.client_done
+            if client is not None:
+                timeline.add((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
+                              update.queue_ms, update.rpc_ms, update.complete, client is update.events.client_send))
+            digest.add(update, _first_position(update))
+    timeline.close()
+    return digest, duplicates, timeline
+
+
+class TimelineUpdates:
+    """The timeline rows (TIMELINE_UPDATE_COLUMNS) of the updates with a client-side event, in
+    (file, line) order of that event: kept in the store's temporary schema, never in the state."""
+
+    def __init__(self, store):
+        self.store = store
+        self.count = 0
+        self._rows = []
+        store.db.execute("CREATE TEMP TABLE IF NOT EXISTS timeline_updates (file INTEGER, line INTEGER, data BLOB)")
+        store.db.execute("DELETE FROM temp.timeline_updates")
+
+    def add(self, row):
+        self._rows.append(row)
+        if len(self._rows) >= FLUSH_ROWS:
+            self.close()
+
+    def close(self):
+        self.store.db.executemany("INSERT INTO temp.timeline_updates VALUES (?, ?, ?)",
+                                  ((row[0], row[1], marshal.dumps(row)) for row in self._rows))
+        self.count += len(self._rows)
+        self._rows = []
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        for (data,) in self.store.db.execute("SELECT data FROM temp.timeline_updates ORDER BY file, line"):
+            yield marshal.loads(data)
+
+
+def _update(trace, events, files, last_done_line):
+    send, recv, start, rpc_done, done = events
+    client = send or done
+    server = recv or start or rpc_done
+    op = next((e.op for e in (start, rpc_done, recv, send) if e is not None and e.op), "unknown")
+    wall_ms = rpc_ms = queue_ms = None
+    if done is not None:
+        wall_ms, rpc_ms, queue_ms = done.wall_ms, done.rpc_ms, done.queue_ms
+    if rpc_ms is None and rpc_done is not None:
+        if rpc_done.rpc_ms is not None:
+            rpc_ms = rpc_done.rpc_ms
+        elif start is not None and start.t is not None and rpc_done.t is not None:
+            rpc_ms = (rpc_done.t - start.t) * 1000.0
+    # wall_ms = queue_ms + rpc_ms (docs/instrumenting.md); any two give the third.
+    if queue_ms is None and wall_ms is not None and rpc_ms is not None:
+        queue_ms = wall_ms - rpc_ms
+    elif rpc_ms is None and wall_ms is not None and queue_ms is not None:
+        rpc_ms = wall_ms - queue_ms
+    elif wall_ms is None and queue_ms is not None and rpc_ms is not None:
+        wall_ms = queue_ms + rpc_ms
+    return Update(
+        trace=trace,
+        op=op,
+        events=events,
+        client_host=files[client.file]["host"] if client else None,
+        server_host=files[server.file]["host"] if server else None,
+        wall_ms=wall_ms,
+        rpc_ms=rpc_ms,
+        queue_ms=queue_ms,
+        complete=done is not None,
+        incomplete=send is not None and done is None,
+        later_done_in_file=send is not None and last_done_line[send.file] > send.line,
+        server_queue_ms=_server_queue_ms(recv, start),
+    )
 
 
 def _first_position(update):

@@ -1,12 +1,11 @@
 """write_outputs(): the report as SUMMARY.md, report.json and the text files (docs/analysis.md, Outputs)."""
 
-import heapq
 import json
 import os
 
 from . import per_step
 from .dask_run import SAMPLE_METRICS as DASK_METRICS
-from .pipeline import gc_paused
+from .gc_pause import gc_paused
 from .stats import STAT_KEYS
 
 STATS_FILES = {
@@ -77,10 +76,7 @@ def timeline_entries(report):
 
 def _timeline_rows(timeline):
     """(kind, row) of the timeline's updates and batches merged in (file, line) order."""
-    updates = ((row[0], row[1], "update", row) for row in timeline.updates())
-    batches = ((row[0], row[1], "batch", row) for row in timeline.batches())
-    for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2]):
-        yield kind, row
+    return timeline.entries()
 
 
 def number(value, digits=1):

@@ -27,6 +27,7 @@ MAX_LINE = 1 << 20
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # Bytes that make a chunk's text differ from its bytes for the event patterns (see the docstring).
 NOT_PLAIN = (b"\x1b", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+BINARY_HEAD = 8192  # a NUL byte in a file's first bytes marks it binary
 MALFORMED = "malformed"  # a family's result for a line with an event's shape and unreadable fields
 
 
@@ -44,6 +45,20 @@ def tag_pattern(families=FAMILIES):
 TAGS = tag_pattern()
 
 
+class Span:
+    """What scan_span read of a file: the counts of its whole lines, the offset and line count at the
+    end of the last whole line, and the unfinished last line (`tail`, None when the file ends with a
+    newline; `tail_overlong` when it is over MAX_LINE and was dropped), `tail_bytes` long."""
+
+    def __init__(self, offset, lines):
+        self.counts = {"bytes": 0, "lines": 0, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False}
+        self.offset = offset
+        self.lines = lines
+        self.tail = None
+        self.tail_overlong = False
+        self.tail_bytes = 0
+
+
 def scan_file(path, on_event, families=FAMILIES, on_chunk=None):
     """Calls on_event(event) for each recognised line of `path`, in line order, and on_chunk(size)
     (when given) after each chunk read, with its size in bytes (decompressed).
@@ -51,44 +66,70 @@ def scan_file(path, on_event, families=FAMILIES, on_chunk=None):
     Each event is the family's dict plus `family` and `line` (1-based). Returns the file's counts:
     `{bytes, lines, recognised, malformed, overlong_lines, binary}`.
     """
-    counts = {"bytes": 0, "lines": 0, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False}
+    span = scan_span(path, on_event, families, on_chunk=on_chunk)
+    scan_tail(span, on_event, families)
+    return span.counts
+
+
+def scan_span(path, on_event, families=FAMILIES, offset=0, lines=0, on_chunk=None):
+    """Scans the whole lines of `path` from `offset` (a line start, after `lines` lines) to its last
+    newline, calling on_event(event) for each event (its `line` counted from the file's start) and
+    on_chunk(size) (when given) after each chunk read; returns a Span. The unfinished last line is
+    left for scan_tail (a live log's last line may be still being written: a resumed scan reads it
+    again)."""
+    span = Span(offset, lines)
+    counts = span.counts
     carry = b""
     skipping = False  # inside an over-long line whose start was dropped
+    overlong = 0  # the line in progress is over-long (counted when it ends)
+    position = offset  # bytes read
     first = True
-    for chunk in read_chunks(path, CHUNK_BYTES):
-        counts["bytes"] += len(chunk)
+    for chunk in read_chunks(path, CHUNK_BYTES, offset):
+        position += len(chunk)
         if on_chunk is not None:
             on_chunk(len(chunk))
         if first:
-            counts["binary"] = b"\x00" in chunk[:8192]
+            counts["binary"] = b"\x00" in chunk[:max(0, BINARY_HEAD - offset)]
             first = False
         buf = carry + chunk if carry else chunk
         end = buf.rfind(b"\n") + 1
         if end == 0:
             carry = buf
             if len(carry) > MAX_LINE:
-                if not skipping:
-                    counts["overlong_lines"] += 1
+                overlong = 1
                 carry, skipping = b"", True
             continue
         start = 0
         if skipping:
             start = buf.find(b"\n") + 1
-            counts["lines"] += 1
+            span.lines += 1
             skipping = False
-        counts["lines"] += _scan_lines(buf[start:end] if start or end < len(buf) else buf, counts["lines"], on_event,
-                                       counts, families)
+        counts["overlong_lines"] += overlong
+        overlong = 0
+        span.lines += _scan_lines(buf[start:end] if start or end < len(buf) else buf, span.lines, on_event, counts, families)
+        span.offset = position - len(buf) + end
         carry = buf[end:]
         if len(carry) > MAX_LINE:
-            counts["overlong_lines"] += 1
+            overlong = 1
             carry, skipping = b"", True
-    if skipping:
+    counts["bytes"] = span.offset - offset
+    counts["lines"] = span.lines - lines
+    span.tail_bytes = position - span.offset
+    span.tail_overlong = bool(overlong)
+    span.tail = carry if carry and not skipping else None
+    return span
+
+
+def scan_tail(span, on_event, families=FAMILIES):
+    """Adds the span's unfinished last line (a truncated last line is still a line) to its counts."""
+    counts = span.counts
+    counts["bytes"] += span.tail_bytes
+    if span.tail_overlong:
+        counts["overlong_lines"] += 1
         counts["lines"] += 1
-    elif carry:
-        # A truncated last line (no newline) is still a line.
-        _scan_lines(carry + b"\n", counts["lines"], on_event, counts, families)
+    elif span.tail is not None:
+        _scan_lines(span.tail + b"\n", span.lines, on_event, counts, families)
         counts["lines"] += 1
-    return counts
 
 
 def _scan_lines(lines, lines_before, on_event, counts, families):

@@ -1,78 +1,140 @@
-"""A run's per-event records on disk, so that memory does not grow with the log.
+"""The rows and samples of a partial state, in one SQLite database.
 
-Weight events, generation batches, checkpoint waits and writes, and the timeline rows of the joined
-weight updates live in a private temporary SQLite database (`sqlite3.connect("")`: a file SQLite
-deletes itself when the connection closes). Rows are tuples of plain values packed with `marshal` (the engine's own data, never read
-from anywhere else). Writes are buffered and sent with executemany.
+A family keeps the per-event records it cannot summarise as it reads (prime-rl's weight events, for
+the join by trace across files; its generation batches and checkpoint waits and writes, and Dask's
+tasks and memory messages, for the timelines) as rows of its own tables, each row tagged with the
+file (a state's file id) and line it came from, so that a file read again from the start can be
+dropped, and states can be merged by copying rows. Metric samples are kept per
+file and metric as blocks of doubles. The database is a state file (state.py) or, without one, a
+private temporary file SQLite deletes when the connection closes (`sqlite3.connect("")`).
+
+Row values are tuples of plain values packed with `marshal` (the engine's own data, never read from
+anywhere else: a state file is checked before use). Writes are buffered and sent with executemany.
 """
 
 import marshal
-import sqlite3
+from array import array
+
+from .samples import Samples
 
 FLUSH_ROWS = 10_000
+ROW_TABLE = "CREATE TABLE IF NOT EXISTS {} (key TEXT, sub INTEGER, file INTEGER, line INTEGER, data BLOB)"
 
 
 class RunStore:
-    def __init__(self):
-        self.db = sqlite3.connect("")
-        self.db.executescript(
-            """
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            CREATE TABLE marks (trace TEXT, phase INTEGER, data BLOB);
-            CREATE TABLE batches (data BLOB);
-            CREATE TABLE timeline_updates (file INTEGER, line INTEGER, data BLOB);
-            CREATE TABLE checkpoints (data BLOB);
-            """
-        )
-        self._marks = []
-        self._batches = []
-        self._checkpoints = []
+    def __init__(self, db):
+        self.db = db
+        db.execute("CREATE TABLE IF NOT EXISTS samples (file INTEGER, metric TEXT, data BLOB)")
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS ranks (file INTEGER PRIMARY KEY, rank INTEGER)")
+        self._pending = {}  # table -> rows not yet written
+        self._known = set(self.tables())
 
-    def add_mark(self, trace, phase, values):
-        self._marks.append((trace, phase, marshal.dumps(values)))
-        if len(self._marks) >= FLUSH_ROWS:
-            self._flush()
+    def tables(self):
+        """The row tables the database holds (one per kind of record a family keeps)."""
+        return [name for (name,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rows_%'")]
 
-    def add_batch(self, values):
-        self._batches.append((marshal.dumps(values),))
-        if len(self._batches) >= FLUSH_ROWS:
-            self._flush()
+    def add(self, table, key, sub, file, line, values):
+        """One record of `table` (a family's record kind), from (file, line); `key`, `sub`: what
+        by_key() orders by first."""
+        rows = self._pending.get(table)
+        if rows is None:
+            rows = self._pending[table] = []
+        rows.append((key, sub, file, line, marshal.dumps(values)))
+        if len(rows) >= FLUSH_ROWS:
+            self._flush(table)
 
-    def add_checkpoint(self, values):
-        self._checkpoints.append((marshal.dumps(values),))
-        if len(self._checkpoints) >= FLUSH_ROWS:
-            self._flush()
+    def _flush(self, table):
+        name = f"rows_{table}"
+        if name not in self._known:
+            self.db.execute(ROW_TABLE.format(name))
+            self._known.add(name)
+        self.db.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?)", self._pending.pop(table))
 
-    def _flush(self):
-        self.db.executemany("INSERT INTO marks VALUES (?, ?, ?)", self._marks)
-        self.db.executemany("INSERT INTO batches VALUES (?)", self._batches)
-        self.db.executemany("INSERT INTO checkpoints VALUES (?)", self._checkpoints)
-        self._marks, self._batches, self._checkpoints = [], [], []
+    def flush(self):
+        for table in list(self._pending):
+            self._flush(table)
 
-    def marks_by_trace(self):
-        """(trace, phase, values) in trace, phase, then logging order."""
-        self._flush()
-        for trace, phase, data in self.db.execute("SELECT trace, phase, data FROM marks ORDER BY trace, phase, rowid"):
-            yield trace, phase, marshal.loads(data)
+    def add_samples(self, file, metric, values):
+        """A block of one file's samples of `metric` (an array of doubles)."""
+        self.db.execute("INSERT INTO samples VALUES (?, ?, ?)", (file, metric, values.tobytes()))
 
-    def batches(self):
-        """Batch values in the order they were added."""
-        self._flush()
-        for (data,) in self.db.execute("SELECT data FROM batches ORDER BY rowid"):
-            yield marshal.loads(data)
+    def samples(self, metric):
+        """(rank, array of doubles) for each block of `metric`'s samples, in (rank, written) order."""
+        for rank, data in self.db.execute("SELECT k.rank, s.data FROM samples s JOIN ranks k ON s.file = k.file "
+                                          "WHERE s.metric = ? ORDER BY k.rank, s.rowid", (metric,)):
+            yield rank, array("d", data)
 
-    def checkpoints(self):
-        """Checkpoint wait and write values in the order they were added."""
-        self._flush()
-        for (data,) in self.db.execute("SELECT data FROM checkpoints ORDER BY rowid"):
-            yield marshal.loads(data)
+    def samples_of(self, metric):
+        """Every file's samples of `metric` as one Samples (spilled to disk past its bound)."""
+        values = Samples()
+        for _, block in self.samples(metric):
+            values.extend(block)
+            values.spill()
+        return values
 
-    def add_timeline_updates(self, rows):
-        """rows: tuples of plain values whose first two are the (file, line) they are ordered by."""
-        self.db.executemany("INSERT INTO timeline_updates VALUES (?, ?, ?)", ((row[0], row[1], marshal.dumps(row)) for row in rows))
+    def metrics(self):
+        return sorted(name for (name,) in self.db.execute("SELECT DISTINCT metric FROM samples"))
 
-    def timeline_updates(self):
-        """The rows added by add_timeline_updates, in (file, line) order."""
-        for (data,) in self.db.execute("SELECT data FROM timeline_updates ORDER BY file, line"):
-            yield marshal.loads(data)
+    def set_ranks(self, ranks):
+        """file id -> its position in the report (the order records are read back in)."""
+        self.db.execute("DELETE FROM ranks")
+        self.db.executemany("INSERT INTO ranks VALUES (?, ?)", ranks.items())
+
+    def by_key(self, table):
+        """(key, sub, rank, line, values) of `table` in key, sub, then (rank, line) order."""
+        return self._read(table, "r.key, r.sub, k.rank, r.line")
+
+    def by_position(self, table):
+        """(key, sub, rank, line, values) of `table` in (rank, line) order."""
+        return self._read(table, "k.rank, r.line, r.rowid")
+
+    def _read(self, table, order):
+        self.flush()
+        if f"rows_{table}" not in self._known:
+            return
+        for key, sub, rank, line, data in self.db.execute(
+                f"SELECT r.key, r.sub, k.rank, r.line, r.data FROM rows_{table} r JOIN ranks k ON r.file = k.file ORDER BY {order}"):
+            yield key, sub, rank, line, marshal.loads(data)
+
+    def drop_file(self, file):
+        """Forgets every row and sample of a file (read again from the start)."""
+        self.flush()
+        for name in self._known:
+            self.db.execute(f"DELETE FROM {name} WHERE file = ?", (file,))
+        self.db.execute("DELETE FROM samples WHERE file = ?", (file,))
+
+    def copy_from(self, schema, shift):
+        """Copies the rows and samples of an attached database `schema`, its file ids plus `shift`."""
+        self.flush()
+        for (name,) in self.db.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name LIKE 'rows_%'").fetchall():
+            if name not in self._known:
+                self.db.execute(ROW_TABLE.format(name))
+                self._known.add(name)
+            self.db.execute(f"INSERT INTO {name} SELECT key, sub, file + ?, line, data FROM {schema}.{name}", (shift,))
+        self.db.execute(f"INSERT INTO samples SELECT file + ?, metric, data FROM {schema}.samples", (shift,))
+
+
+class SampleSink:
+    """One file's metric samples as they are read: arrays of doubles (appends stay in C), moved to
+    the store in blocks, so memory stays bounded whatever the file's size."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, store, file):
+        self.store = store
+        self.file = file
+        self.arrays = {}
+
+    def __getitem__(self, metric):
+        values = self.arrays.get(metric)
+        if values is None:
+            values = self.arrays[metric] = array("d")
+        return values
+
+    def spill(self, at=BLOCK):
+        """Moves each metric's values to the store once it holds `at` of them (all with at=1)."""
+        for metric, values in self.arrays.items():
+            if len(values) >= at:
+                self.store.add_samples(self.file, metric, values)
+                del values[:]

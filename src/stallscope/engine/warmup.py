@@ -31,7 +31,7 @@ class Warmup:
 
     def offer(self, update, first_position):
         """Keeps a joined update (records.Update) if it is a warm-up update; True if so."""
-        client = update.events["client.send"] or update.events["client.done"]
+        client = update.events.client_send or update.events.client_done
         if client is None or update.trace in self._claimed_traces:
             return False  # a duplicate trace id's later occurrence is not a warm-up
         if update.trace not in self.first.get(client.file, ()):

@@ -8,7 +8,7 @@ import json
 import os
 from html import escape
 
-from bokeh.core.templates import get_env
+from bokeh.core.templates import MACROS, get_env
 from bokeh.embed import file_html
 from bokeh.resources import INLINE
 
@@ -90,7 +90,7 @@ def write_report(report, out_dir):
 
 def _write(path, models, title, variables):
     html = file_html(models, INLINE, title, template=TEMPLATE, template_variables=variables) if models else \
-        TEMPLATE.render(title=title, bokeh_css="", bokeh_js="", plot_script="", roots={}, **variables)
+        TEMPLATE.render(title=title, bokeh_css="", bokeh_js="", plot_script="", roots={}, macros=MACROS, **variables)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(html)
 

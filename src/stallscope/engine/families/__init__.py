@@ -1,15 +1,24 @@
 """The registry of log families. A new family is one module here, appended to FAMILIES.
 
-A family module has NAME, TAGS (byte strings whose presence makes a line a candidate), LOOKED_FOR
-(what the no-recognised-lines message names), EVENT (a compiled str pattern matching a line's first
-event and running to the end of that line: `.` stops at a newline, so the scanner runs it once over
-many lines), event(match) -> event dict | None and parse(text) -> event dict | None for one line,
-both raising base.MalformedLine for an event's shape with unreadable fields. Optional: PRESENT,
-substrings one of which a chunk of text holds whenever it holds an event (default: TAGS); the
-scanner runs the family's pattern only over chunks that have one.
+A family module brings, through one interface (docs/architecture.md, "The family interface"):
 
-SAMPLERS are families of whole files whose lines have no tag (a tool's own output, recognised by its
-header line): NAME, LOOKED_FOR, sniff(path) -> bool and scan(path, on_event) -> counts.
+- its parser: NAME, TAGS (byte strings whose presence makes a line a candidate), LOOKED_FOR (what
+  the no-recognised-lines message names), EVENT (a compiled str pattern matching a line's first
+  event and running to the end of that line: `.` stops at a newline, so the scanner runs it once
+  over many lines), event(match) -> event dict | None and parse(text) -> event dict | None for one
+  line, both raising base.MalformedLine for an event's shape with unreadable fields. Optional:
+  PRESENT, substrings one of which a chunk of text holds whenever it holds an event (default:
+  TAGS); the scanner runs the family's pattern only over chunks that have one;
+- its partial state: Partial(store, sink, file_id, data) for one file, with add(event) and dump()
+  (plain data, resumed as `data`); rows go to the store, samples to the sink;
+- its run: run(store, inputs, partials, clocks) -> records; seen(records, store);
+  samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
+  report sections it adds;
+- its findings: FINDINGS, modules of findings/, in tie-break order.
+
+FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a
+tool's own output, recognised by its header line): instead of the parser they have sniff(path) ->
+bool and scan(path, on_event) -> counts.
 """
 
 from . import dask, gpu, prime_rl
@@ -17,5 +26,9 @@ from .base import MalformedLine
 
 FAMILIES = [prime_rl, dask]
 SAMPLERS = [gpu]
+# Every family with a run side, in the findings' tie-break order: a sampler's findings (symptoms)
+# after the causes the prime-rl findings name, the Dask calibration's last.
+RUNS = [prime_rl, gpu, dask]
+FINDINGS = [finding for family in RUNS for finding in family.FINDINGS]
 
-__all__ = ["FAMILIES", "SAMPLERS", "MalformedLine"]
+__all__ = ["FAMILIES", "FINDINGS", "RUNS", "SAMPLERS", "MalformedLine"]

@@ -9,6 +9,10 @@ timestamp (`ts`), which gives the run's span and so its trials per minute.
 
 import re
 
+import os
+
+from .. import dask_run, perf_report
+from ..findings import aggregation_data_movement, event_loop_blocked, memory_pressure, worker_imbalance
 from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "dask"
@@ -79,3 +83,34 @@ def event(match):
     else:
         parsed.update(event="worker.start", worker=groups["started"].strip("'\""))
     return parsed
+
+
+# The run-level side of the family interface (families/__init__.py).
+Partial = dask_run.DaskPartial
+# Memory first (a paused or restarted worker distorts every other figure), then data movement,
+# which also blocks event loops.
+FINDINGS = [memory_pressure, aggregation_data_movement, event_loop_blocked, worker_imbalance]
+
+
+def run(store, files, partials, settings):
+    return dask_run.records(store, files, partials)
+
+
+def seen(records, store):
+    return bool(records["events"])
+
+
+def samples(records, store, seen):
+    return {name: store.samples_of(name) for name in dask_run.SAMPLE_METRICS} if seen else {}
+
+
+def report(records, metrics, run_info):
+    """The report's `dask` section, with the last Dask performance report found among the inputs."""
+    dask = dask_run.summary(records, metrics)
+    paths = run_info["paths"]
+    reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
+    if reports:
+        dask["perf_report"] = perf_report.parse(reports[-1])
+        if len(reports) > 1:
+            run_info["warnings"].append(f"{len(reports)} performance reports found; read {reports[-1]}")
+    return {"dask": dask}

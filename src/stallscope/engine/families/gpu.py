@@ -20,6 +20,8 @@ when the shape has no time).
 
 import re
 
+from .. import gpu_run
+from ..findings import gpu_underutilised
 from ..inputs import read_chunks
 
 NAME = "gpu"
@@ -145,3 +147,25 @@ def _line(raw, table, counts, on_event):
         sample.update(family=NAME, line=counts["lines"])
         on_event(sample)
     return table
+
+
+# The run-level side of the family interface (families/__init__.py).
+Partial = gpu_run.GpuPartial
+FINDINGS = [gpu_underutilised]
+
+
+def run(store, files, partials, settings):
+    return gpu_run.GpuRecords(store, files, partials)
+
+
+def seen(records, store):
+    return bool(records.gpus)
+
+
+def samples(records, store, seen):
+    return records.samples() if seen else {}
+
+
+def report(records, metrics, run_info):
+    """The report's `gpu` section."""
+    return {"gpu": records.summary(run_info["thresholds"]["gpu_idle_util_pct"])}

@@ -7,6 +7,16 @@ key=value fields in any order and extra fields ignored. A tag followed by no kno
 
 import re
 
+from .. import per_step
+from .. import records as run_records
+from ..correlation import client_queue_ms, client_queue_samples, correlate
+from ..digest import WEIGHT_OPS
+from ..findings import (checkpoint_stall, frontend_queue_saturation, generation_contention, incomplete_weight_updates,
+                        no_weight_updates, poor_rollout_quality, slow_checkpoint_write, slow_generation, slow_weight_loading)
+from ..metrics import per_second
+from ..thresholds import CRITERIA_KEY
+from ..throughput import throughput
+from ..warmup import Warmup
 from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "prime-rl"
@@ -28,8 +38,8 @@ EVENT = re.compile(
 EVENT_KINDS = {kind: kind for kind in ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done", "write.done",
                                        "wait.start", "wait.done", "batch.start", "batch.done", "rollout")}
 EVENT_KINDS.update({kind.encode("ascii"): kind for kind in list(EVENT_KINDS)})
+# A [rollout] line is an event when it has one of these; only the sampled ones are parsed.
 ROLLOUT_KEYS = ("trunc_pct", "current_step", "ckpt_step", "staleness")
-WEIGHT_OPS = ("update_weights", "reload_weights")
 
 
 def parse(text):
@@ -56,29 +66,25 @@ def event(match):
     if weights:
         return _weights(match, EVENT_KINDS[weights], trace, values)
     kind = EVENT_KINDS[ckpt or gen or "rollout"]
-    # One dict literal per kind (not a dict then update()): this runs for every event of a run.
+    # One dict literal per kind (not a dict then update()): this runs for every event of a run. Only
+    # the fields some stage reads are parsed.
     if kind == "batch.start":
-        return {"event": kind, "t": number(values, "t"), "inflight": number(values, "inflight"),
-                "target_batch": number(values, "target_batch")}
+        return {"event": kind, "inflight": number(values, "inflight"), "target_batch": number(values, "target_batch")}
     if kind == "batch.done":
         return {"event": kind, "t": number(values, "t"), "completions": number(values, "completions"),
                 "tokens": number(values, "tokens"), "dur_ms": number(values, "dur_ms", required=True),
                 "inflight": number(values, "inflight"), "ts": match_timestamp(match)}  # batches are timeline entries
     if kind == "wait.start":  # waits carry their line's time: GPU samples are placed in them (gpu_run.py)
-        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
+        return {"event": kind, "ts": match_timestamp(match)}
+    if kind == "wait.done":  # checkpoint waits and writes are timeline entries
+        return {"event": kind, "t": number(values, "t"), "wait_ms": number(values, "wait_ms", required=True),
                 "ts": match_timestamp(match)}
-    if kind == "wait.done":
-        return {"event": kind, "t": number(values, "t"), "target_step": number(values, "target_step"),
-                "wait_ms": number(values, "wait_ms", required=True), "ts": match_timestamp(match)}
     if kind == "write.done":
-        return {"event": kind, "t": number(values, "t"), "step": number(values, "step"),
-                "write_ms": number(values, "write_ms", required=True), "ts": match_timestamp(match)}
+        return {"event": kind, "t": number(values, "t"), "write_ms": number(values, "write_ms", required=True),
+                "ts": match_timestamp(match)}
     if not any(key in values for key in ROLLOUT_KEYS):
         return None
-    parsed = {"event": kind, "t": number(values, "t")}
-    for key in ROLLOUT_KEYS:
-        parsed[key] = number(values, key)
-    return parsed
+    return {"event": kind, "trunc_pct": number(values, "trunc_pct"), "staleness": number(values, "staleness")}
 
 
 def _weights(match, kind, trace, values):
@@ -108,3 +114,83 @@ def _op_of(*locations):
             if location and op in location:
                 return op
     return None
+
+
+# The run-level side of the family interface (families/__init__.py).
+Partial = run_records.PrimeRlPartial
+FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, slow_checkpoint_write, generation_contention,
+            slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
+
+
+def run(store, files, partials, settings):
+    """The run's records: the join, the batches, the warm-up and the correlation of the hosts' clocks."""
+    warmup = Warmup(settings["thresholds"]["warmup_updates"])
+    records = run_records.records(store, files, partials, warmup)
+    records["warmup"] = warmup
+    records["correlation"], records["offsets"] = correlate(records["updates"].clocks, settings["clocks"])
+    return records
+
+
+def seen(records, store):
+    return bool(records["updates"].count or len(records["batches"]) or records["untraced"]["count"]
+                or set(store.metrics()) & set(run_records.SAMPLED))
+
+
+def samples(records, store, seen):
+    """Every metric of the family (possibly empty: the report always lists them)."""
+    digest = records["updates"]
+    values = {"queue_ms": digest.samples["queue_ms"],
+              "client_queue_ms": client_queue_samples(digest.clocks, records["offsets"])}
+    for name in ("server_queue_ms", "wall_ms", "rpc_ms"):
+        values[name] = digest.samples[name]
+    for op in sorted(digest.rpc_ms_by_op):
+        values[f"rpc_ms.{op}"] = digest.rpc_ms_by_op[op]
+    for name in run_records.SAMPLED:
+        values[name] = store.samples_of(name)
+    values["staleness_over_async_level"] = records["staleness_excess"]
+    values["untraced_requests_per_s"] = per_second(records["untraced"]["per_second"])
+    return values
+
+
+def report(records, metrics, run_info):
+    """The report's weight-update sections, the throughput, the warm-up and the per-step series."""
+    counts = records["updates"].counts
+    inputs, table, offsets = run_info["inputs"], run_info["thresholds"], records["offsets"]
+    warmup = records["warmup"].updates()
+    return {
+        "updates": {
+            "complete": counts["complete"],
+            "incomplete": counts["incomplete"],
+            "server_only": counts["server_only"],
+            "duplicate_trace_ids": records["duplicate_trace_ids"],
+            "by_op": dict(sorted(counts["by_op"].items())),
+        },
+        "requests": {"untraced": records["untraced"]["count"]},
+        "correlation": records["correlation"],
+        "slowest_updates": [_update_row(update, inputs, offsets) for update in records["updates"].slowest()],
+        "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
+        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
+        "warmup": {"updates": table["warmup_updates"], "excluded": [_update_row(u, inputs, offsets) for u in warmup]},
+        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
+                                     [entry["path"] for entry in inputs], {u.trace for u in warmup}),
+    }
+
+
+def _update_row(update, inputs, offsets):
+    client = update.events.client_send or update.events.client_done
+    return {
+        "trace": update.trace,
+        "op": update.op,
+        "wall_ms": update.wall_ms,
+        "queue_ms": update.queue_ms,
+        "rpc_ms": update.rpc_ms,
+        "client_queue_ms": client_queue_ms(update, offsets),
+        "server_queue_ms": update.server_queue_ms,
+        "file": inputs[client.file]["path"] if client else None,
+        "line": client.line if client else None,
+    }
+
+
+def judged(records, values):
+    """The samples the findings judge: the update metrics without the warm-up updates."""
+    return records["warmup"].judged(values)

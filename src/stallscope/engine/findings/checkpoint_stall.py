@@ -10,7 +10,7 @@ JUDGED_ON = "wait_ms.p95"
 
 def evaluate(ctx):
     thresholds = ctx["thresholds"]
-    severity, evidence = judge(ctx["samples"]["wait_ms"], thresholds["wait_ms"])
+    severity, evidence = judge(ctx, "wait_ms", thresholds["wait_ms"])
     if severity == "ok":
         return None
     write = ctx["metrics"]["write_ms"]

@@ -1,6 +1,5 @@
 """What the finding modules share: judging a metric's tail against a threshold row, formatting."""
 
-from ..stats import summarize
 from ..thresholds import classify
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
@@ -10,12 +9,14 @@ SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
 SMALL_SAMPLE = 20
 
 
-def judge(values, row):
-    """(severity, evidence): the p95 of `values` against `row`, with the share past each threshold.
+def judge(ctx, name, row):
+    """(severity, evidence): metric `name`'s p95 against `row`, with the share of its judged samples
+    (ctx["samples"]: without the warm-up updates) past each threshold. The statistics are the
+    metrics stage's (ctx["judged_metrics"]), not computed again.
 
     With fewer than SMALL_SAMPLE values the p95 is their maximum, and the evidence says so
     (`p95_is_max_of`: the count)."""
-    stats = summarize(values)
+    values, stats = ctx["samples"][name], dict(ctx["judged_metrics"][name])
     count = stats["count"]
     if 0 < count < SMALL_SAMPLE:
         stats["p95"] = stats["max"]

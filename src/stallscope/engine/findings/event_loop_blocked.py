@@ -10,9 +10,9 @@ def evaluate(ctx):
     dask = ctx["dask"]
     if dask is None:
         return None
-    samples, thresholds = ctx["samples"], ctx["thresholds"]
-    loop_severity, loop = judge(samples["event_loop_unresponsive_s"], thresholds["event_loop_unresponsive_s"])
-    gc_severity, gc = judge(samples["gc_cpu_pct"], thresholds["gc_cpu_pct"])
+    thresholds = ctx["thresholds"]
+    loop_severity, loop = judge(ctx, "event_loop_unresponsive_s", thresholds["event_loop_unresponsive_s"])
+    gc_severity, gc = judge(ctx, "gc_cpu_pct", thresholds["gc_cpu_pct"])
     severity = worst(loop_severity, gc_severity)
     if severity == "ok":
         return None

@@ -8,8 +8,7 @@ JUDGED_ON = "queue_ms.p95"
 
 
 def evaluate(ctx):
-    values = ctx["samples"]["queue_ms"]
-    severity, evidence = judge(values, ctx["thresholds"]["queue_ms"])
+    severity, evidence = judge(ctx, "queue_ms", ctx["thresholds"]["queue_ms"])
     if severity == "ok":
         return None
     metrics = ctx["metrics"]

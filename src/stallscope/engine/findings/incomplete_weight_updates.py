@@ -13,7 +13,7 @@ def evaluate(ctx):
         return None
     have_server = ctx["records"]["server_events"] > 0
     listed = [_describe(u, ctx["inputs"], have_server) for u in incomplete[:LISTED]]
-    lost_mid_run = sum(1 for u in incomplete if u["later_done_in_file"])
+    lost_mid_run = sum(1 for u in incomplete if u.later_done_in_file)
     # One unfinished update at the end of a log is what stopping a run mid-update leaves behind.
     severity = "warning" if lost_mid_run or len(incomplete) > 1 else "info"
     stuck = sorted({entry["stuck_at"] for entry in listed})
@@ -35,23 +35,23 @@ def evaluate(ctx):
 
 
 def _describe(update, inputs, have_server):
-    events = update["events"]
+    events = update.events
     if not have_server:
         stuck_at = "no server log in the inputs"
-    elif events["server.recv"] is None:
+    elif events.server_recv is None:
         stuck_at = "never reached the server (no server.recv)"
-    elif events["rpc.start"] is None:
+    elif events.rpc_start is None:
         stuck_at = "received by the server, RPC never started"
-    elif events["rpc.done"] is None:
+    elif events.rpc_done is None:
         stuck_at = "RPC started, never finished"
     else:
         stuck_at = "RPC finished, the client never logged client.done"
-    send = events["client.send"]
+    send = events.client_send
     return {
-        "trace": update["trace"],
-        "op": update["op"],
-        "file": inputs[send["file"]]["path"],
-        "line": send["line"],
-        "t": send["t"],
+        "trace": update.trace,
+        "op": update.op,
+        "file": inputs[send.file]["path"],
+        "line": send.line,
+        "t": send.t,
         "stuck_at": stuck_at,
     }

@@ -8,7 +8,7 @@ JUDGED_ON = "trunc_pct.p95"
 
 def evaluate(ctx):
     samples, thresholds = ctx["samples"], ctx["thresholds"]
-    trunc_severity, trunc = judge(samples["trunc_pct"], thresholds["trunc_pct"])
+    trunc_severity, trunc = judge(ctx, "trunc_pct", thresholds["trunc_pct"])
     staleness = ctx["metrics"]["staleness"]
     if staleness["count"] == 0 and trunc_severity == "ok":
         return None
@@ -23,10 +23,10 @@ def evaluate(ctx):
         stale_severity = "info"
         sentences.append(
             f"staleness reaches {staleness['max']:g} (p95 {staleness['p95']:g}); async_level is unknown, so it is "
-            "not judged: pass --async-level or analyse the run directory with its run_manifest.json."
+            "not judged: give the run's async_level or analyse the run directory with its run_manifest.json."
         )
     elif excess:
-        stale_severity, stale = judge(excess, thresholds["staleness_over_async_level"])
+        stale_severity, stale = judge(ctx, "staleness_over_async_level", thresholds["staleness_over_async_level"])
         evidence["staleness_over_async_level"] = stale
         if stale_severity != "ok":
             sentences.append("staleness exceeds async_level: " + tail_sentence("staleness - async_level", stale, stale_severity, unit=""))

@@ -7,7 +7,7 @@ JUDGED_ON = "write_ms.p95"
 
 
 def evaluate(ctx):
-    severity, evidence = judge(ctx["samples"]["write_ms"], ctx["thresholds"]["write_ms"])
+    severity, evidence = judge(ctx, "write_ms", ctx["thresholds"]["write_ms"])
     if severity == "ok":
         return None
     summary = "The trainer writes checkpoints slowly: " + tail_sentence("write_ms", evidence, severity)

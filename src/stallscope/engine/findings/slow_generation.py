@@ -7,7 +7,7 @@ JUDGED_ON = "gen_dur_ms.between_updates.p95"
 
 
 def evaluate(ctx):
-    severity, evidence = judge(ctx["samples"]["gen_dur_ms.between_updates"], ctx["thresholds"]["gen_dur_ms"])
+    severity, evidence = judge(ctx, "gen_dur_ms.between_updates", ctx["thresholds"]["gen_dur_ms"])
     if severity == "ok":
         return None
     evidence["inflight_p50"] = ctx["metrics"]["inflight"]["p50"]

@@ -15,7 +15,7 @@ def evaluate(ctx):
     for name, values in ctx["samples"].items():
         if not name.startswith("rpc_ms.") or not values:
             continue
-        op_severity, evidence = judge(values, thresholds.get(name, thresholds["rpc_ms"]))
+        op_severity, evidence = judge(ctx, name, thresholds.get(name, thresholds["rpc_ms"]))
         per_op[name] = dict(evidence, severity=op_severity)
         if op_severity != "ok":
             sentences.append(tail_sentence(name, evidence, op_severity))
