@@ -22,6 +22,9 @@ def test_molecule_scenario_passes(scenario):
         pytest.skip(reason)
     env = dict(os.environ)
     env.pop("ANSIBLE_CONFIG", None)  # molecule writes its own
+    # Test host names (network namespaces, links, users) are machine-wide: a prefix of this process's
+    # own keeps two checkouts testing at once from clashing.
+    env["STALLSCOPE_MOLECULE_PREFIX"] = f"m{os.getpid() % 0xfff:03x}"
     proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]

@@ -66,10 +66,12 @@ def test_the_default_job_runs_on_an_actor_pool_and_counts_on_the_driver(head, pr
 
 def test_the_knobs_give_preemptions_failures_and_an_sla_at_risk(head, prompts, tmp_path):
     # The SLA clock started 50 minutes ago with a one-hour SLA: whatever the machine's speed, the ETA
-    # at the rate so far exceeds the ten minutes left while requests remain.
+    # at the rate so far exceeds the ten minutes left while requests remain. Ray Data hands results to
+    # the driver in bursts once the actors are up: small batches and a short progress interval give
+    # progress lines between the first burst and the last.
     proc, log = run_job(head, "knobs", "--input", prompts, "--output-dir", tmp_path / "out", "--concurrency", 2,
-                        "--gpu-memory-utilization", 0.3, "--fail-rate", 0.1, "--sla-hours", 1,
-                        "--started-at", time.time() - 3000, "--progress-interval-s", 0.5, "--stats-interval-s", 1)
+                        "--batch-size", 16, "--gpu-memory-utilization", 0.2, "--fail-rate", 0.1, "--sla-hours", 1,
+                        "--started-at", time.time() - 3000, "--progress-interval-s", 0.2, "--stats-interval-s", 1)
     assert proc.returncode == 0, log[-3000:]
     rows = results(tmp_path / "out" / "results.parquet")
     failed = [row for row in rows if row["error"]]
@@ -81,6 +83,37 @@ def test_the_knobs_give_preemptions_failures_and_an_sla_at_risk(head, prompts, t
     assert sum(row["preemptions"] for row in rows) == len(preempted)
     risks = [m.groupdict() for m in AT_RISK.finditer(log)]
     assert risks and all(float(r["eta"]) > float(r["remaining"]) for r in risks)
+    unfinished = [p for p in PROGRESS.finditer(log) if 0 < int(p["done"]) + int(p["failed"]) < int(p["total"])]
+    assert len(risks) == len(unfinished)  # every progress line with requests left was followed by one
+
+
+def test_the_sla_lines_follow_the_services_rules(caplog):
+    """Progress alone, without Ray: ETA = left / (finished / elapsed); violated when the SLA time is
+    spent, at risk when the ETA exceeds what is left, approaching past 70 % of it, nothing when done."""
+    import pyarrow as pa
+
+    from stallscope.sim.batch.job import JobConfig, Progress
+
+    def lines(sla_hours, elapsed_s, finished, total=100):
+        config = JobConfig(address="", input_path=None, output_dir=None, engine=None, sla_hours=sla_hours,
+                           started_at=time.time() - elapsed_s)
+        progress = Progress(total, config)
+        if finished:
+            progress.add(pa.table({"error": [""] * finished, "generated_tokens": [1] * finished,
+                                   "latency_s": [0.1] * finished}))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="stallscope.batch.job"):
+            progress.log_line()
+        return [record.getMessage() for record in caplog.records if "SLA" in record.getMessage()]
+
+    # 60 of 100 in 0.5 h: 0.33 h more, 0.5 h left of a 1 h SLA, 50 % used: on track.
+    assert lines(1, 1800, 60) == []
+    # 10 of 100 in 0.5 h: 4.5 h more, 0.5 h left.
+    assert lines(1, 1800, 10) == ["SLA AT RISK! ETA 4.500h > Remaining 0.500h"]
+    # 90 of 100 in 0.8 h: 0.089 h more, 0.2 h left, 80 % used.
+    assert lines(1, 2880, 90) == ["SLA APPROACHING: 0.800h/1h used. ETA: 0.089h"]
+    assert lines(1, 3960, 90) == ["SLA VIOLATED: Job exceeded 1-hour window. Elapsed: 1.100h"]
+    assert lines(1, 3960, 100) == []
 
 
 def test_a_missing_input_is_one_line_naming_it(tmp_path):
