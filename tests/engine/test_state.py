@@ -20,6 +20,16 @@ SPLITS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthC
 SEED_LINES = [line for lines in SEED.values() for line in lines]
 DASK_LINES = [line for path in sorted((FIXTURES / "dask").rglob("*.log"))
               for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:40]]
+# A batch job's lines of every kind the batch family reads (job start and done, progress, SLA,
+# latency, engine stats, preemptions, Ray Data's plan and stats), from real jobs.
+BATCH_LINES = [line for name in ("sla_at_risk.log", "slow_worker.log")
+               for number, line in enumerate((Path(__file__).parents[1] / "fixtures" / "ray_batch" / name)
+                                             .read_text(encoding="utf-8").splitlines())
+               if any(tag in line for tag in ("job start", "job done", "SLA ", "Execution plan", "Operator ",
+                                              "Remote wall time", "KV cache size"))
+               or number % 4 == 0 and any(tag in line for tag in ("Progress:", "Latency:", "Engine 000"))] + [
+    "(MapWorker(MapBatches(EngineUDF)) pid=7) WARNING 12-03 12:39:31 [engine.py:171] Sequence group r1 is preempted "
+    "by PreemptionMode.RECOMPUTE mode because there is not enough KV cache space. total_cumulative_preemption_cnt=1"]
 
 
 def comparable(report):
@@ -37,7 +47,7 @@ def copy_tree(files, root):
         path.write_bytes(data)
 
 
-log_line = st.sampled_from(SEED_LINES + DASK_LINES + ["noise", "[weights] is mentioned", ""])
+log_line = st.sampled_from(SEED_LINES + DASK_LINES + BATCH_LINES + ["noise", "[weights] is mentioned", ""])
 log_file = st.tuples(st.sampled_from(sorted(PREFIXES)), st.lists(log_line, min_size=1, max_size=30))
 
 

@@ -12,7 +12,19 @@ COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms
             "trunc_pct", "staleness", "untraced_requests_per_s")
 DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
                  "event_loop_unresponsive_s")
+BATCH_COMPARED = ("kv_cache_usage_pct", "engine_generation_tokens_per_s", "engine_waiting_reqs")
 SHOWN = ("mean", "p50", "p95")
+# Batch-inference runs (docs/ray.md): the figures side by side (label, report_value's path).
+BATCH_FIGURES = (
+    ("throughput (req/s)", "batch.throughput_rps"),
+    ("tokens/s", "batch.tokens_per_s"),
+    ("latency p95 (s)", "batch.latency_p95_s"),
+    ("error rate (%)", "batch.error_rate_pct"),
+    ("ETA at the last progress line (h)", "batch.eta_h"),
+    ("preemptions per 100 requests", "batch.preemption_pct"),
+    ("slowest engine's slowdown", "batch.worker_slowdown"),
+    ("CPU stages / engine stage wall time", "batch.cpu_stage_share"),
+)
 # The A/B figures of docs/dask.md: (label, where in the report: report_value's path).
 DASK_FIGURES = (
     ("trials per minute", "dask.trials_per_min"),
@@ -63,8 +75,9 @@ def compare(before, after, thresholds=None):
     table = merge_thresholds(thresholds)
     criteria_table = table[CRITERIA_KEY]
     dask = "dask" in before and "dask" in after
+    batch = not dask and "batch" in before and "batch" in after
     metrics = {}
-    for name in DASK_COMPARED if dask else COMPARED:
+    for name in DASK_COMPARED if dask else BATCH_COMPARED if batch else COMPARED:
         old, new = before["metrics"].get(name), after["metrics"].get(name)
         if not (old and old.get("count")) and not (new and new.get("count")):
             continue
@@ -73,6 +86,8 @@ def compare(before, after, thresholds=None):
         metrics[name] = row
     if dask:
         criteria = [_trials_criterion(before, after, criteria_table), _split_criterion(after, table)]
+    elif batch:
+        criteria = [_batch_throughput_criterion(before, after, criteria_table), _sla_criterion(after)]
     else:
         criteria = [_queue_criterion(after, criteria_table), _throughput_criterion(before, after, criteria_table)]
     outcomes = {criterion["result"] for criterion in criteria}
@@ -84,7 +99,11 @@ def compare(before, after, thresholds=None):
         "criteria": criteria,
         "verdict": verdict,
     }
-    if not dask:
+    if batch:
+        result["batch"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
+                                change=_change(report_value(before, where), report_value(after, where)))
+                           for label, where in BATCH_FIGURES]
+    elif not dask:
         result["throughput"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
                                      change=_change(report_value(before, where), report_value(after, where)))
                                 for label, where in THROUGHPUT_FIGURES]
@@ -96,14 +115,14 @@ def compare(before, after, thresholds=None):
 
 
 # Report sections whose figures report_value reads by key.
-REPORT_SECTIONS = ("throughput", "dask", "gpu")
+REPORT_SECTIONS = ("throughput", "dask", "gpu", "batch")
 
 
 def report_value(report, path):
     """A figure of a report by path, or None: `throughput.<key>` (run-level throughput), `gpu.<key>`,
     `dask.<key>` (`dask.perf_report.transfer_share` as %) or `<metric>.<stat>` (a metric's statistic)."""
     section, _, key = path.partition(".")
-    if section in ("throughput", "gpu"):
+    if section in ("throughput", "gpu", "batch"):
         return (report.get(section) or {}).get(key)
     if section == "dask":
         dask = report.get("dask") or {}
@@ -132,6 +151,40 @@ def _split_criterion(after, table):
     if split is None:
         return dict(criterion, result="not measured")
     return dict(criterion, result="pass" if split < limit else "fail")
+
+
+def _batch_throughput_criterion(before, after, criteria):
+    """Batch inference: the run's req/s, and tokens/s when both runs have it, after >= before *
+    (1 - gen_throughput_tolerance)."""
+    tolerance = criteria["gen_throughput_tolerance"]
+    old, new = before["batch"], after["batch"]
+    criterion = {"name": f"batch throughput not worse (req/s and tokens/s after >= {1 - tolerance:.0%} of before)",
+                 "before": old.get("throughput_rps"), "after": new.get("throughput_rps"), "figure": "batch.throughput_rps"}
+    if old.get("throughput_rps") is None or new.get("throughput_rps") is None:
+        return dict(criterion, result="not measured", reason="a run has no finished job with a measured span")
+    return _rates_judged(criterion, old, new, ("req/s", "throughput_rps"), tolerance)
+
+
+def _rates_judged(criterion, old, new, rate, tolerance):
+    """The criterion passed or failed on `rate` (label, key), and on tokens_per_s when both sides
+    have it: after >= before * (1 - tolerance)."""
+    judged = [rate]
+    if old.get("tokens_per_s") is not None and new.get("tokens_per_s") is not None:
+        criterion["tokens_per_s"] = {"before": old["tokens_per_s"], "after": new["tokens_per_s"]}
+        judged.append(("tokens/s", "tokens_per_s"))
+    worse = [label for label, key in judged if new[key] < old[key] * (1 - tolerance)]
+    if worse:
+        return dict(criterion, result="fail", reason=f"{' and '.join(worse)} below {1 - tolerance:.0%} of before")
+    return dict(criterion, result="pass")
+
+
+def _sla_criterion(after):
+    """Batch inference: the last job after the change met its SLA or is on track (docs/ray.md)."""
+    state = after["batch"].get("sla_state")
+    criterion = {"name": f"SLA met or on track (after: {state or 'no job'})", "state": state}
+    if state is None:
+        return dict(criterion, result="not measured", reason="no job in the run")
+    return dict(criterion, result="pass" if state in ("met", "on_track") else "fail")
 
 
 def _pick(stats):
@@ -184,14 +237,7 @@ def _throughput_criterion(before, after, criteria):
         return dict(criterion, result="inconclusive",
                     reason=f"analysed with different warm-ups ({old['warmup_steps']} and {new['warmup_steps']} steps): "
                            "analyse both with the same thresholds")
-    judged = [("completions/s", "completions_per_s")]
-    if old["tokens_per_s"] is not None and new["tokens_per_s"] is not None:
-        criterion["tokens_per_s"] = {"before": old["tokens_per_s"], "after": new["tokens_per_s"]}
-        judged.append(("tokens/s", "tokens_per_s"))
-    worse = [label for label, key in judged if new[key] < old[key] * (1 - tolerance)]
-    if worse:
-        return dict(criterion, result="fail", reason=f"{' and '.join(worse)} below {1 - tolerance:.0%} of before")
-    return dict(criterion, result="pass")
+    return _rates_judged(criterion, old, new, ("completions/s", "completions_per_s"), tolerance)
 
 
 def _sizes(section):
@@ -202,6 +248,9 @@ def _sizes(section):
 RUN_FIGURES = (("queue_ms p50", "queue_ms.p50"), ("queue_ms p95", "queue_ms.p95"), ("rpc_ms p95", "rpc_ms.p95"),
                ("batch dur_ms p95", "gen_dur_ms.p95"), ("completions/s", "throughput.completions_per_s"),
                ("step time s", "throughput.step_time_s"))
+BATCH_RUN_FIGURES = (("req/s", "batch.throughput_rps"), ("tokens/s", "batch.tokens_per_s"),
+                     ("latency p95 s", "batch.latency_p95_s"), ("error %", "batch.error_rate_pct"),
+                     ("ETA h", "batch.eta_h"))
 DASK_RUN_FIGURES = (("trials/min", "dask.trials_per_min"), ("split %", "dask.split_agg_pct"),
                     ("agg p50 ms", "agg_duration_ms.p50"), ("agg p95 ms", "agg_duration_ms.p95"),
                     ("sim p95 ms", "sim_duration_ms.p95"))
@@ -213,7 +262,8 @@ def compare_runs(runs, objective=None, thresholds=None):
     failed, with `failure` saying why) and optional `variables`. `objective`: {metric, better}
     (docs/profiles.md) marks the best run."""
     reports = [run["report"] for run in runs if run.get("report") is not None]
-    figures = DASK_RUN_FIGURES if reports and all("dask" in report for report in reports) else RUN_FIGURES
+    figures = (DASK_RUN_FIGURES if reports and all("dask" in report for report in reports) else
+               BATCH_RUN_FIGURES if reports and all("batch" in report for report in reports) else RUN_FIGURES)
     baseline = runs[0].get("report") if runs else None
     rows = []
     for index, run in enumerate(runs):
@@ -291,6 +341,17 @@ def compare_markdown(result, before_name, after_name):
         for row in result["throughput"]:
             if row["before"] is None and row["after"] is None:
                 continue
+            out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
+                       f"{_delta(row['change'])} |")
+        out += ["", "## Metrics", ""]
+    if "batch" in result:
+        out += [
+            "## Batch inference (docs/ray.md)",
+            "",
+            f"| figure | {before_name} | {after_name} | change |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for row in result["batch"]:
             out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
                        f"{_delta(row['change'])} |")
         out += ["", "## Metrics", ""]

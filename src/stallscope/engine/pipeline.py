@@ -287,6 +287,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         "profiles": profiles,
         "dask": sections.get("dask"),
         "gpu": sections.get("gpu"),
+        "batch": sections.get("batch"),
     }
     findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)

@@ -4,6 +4,7 @@ import json
 import os
 
 from . import per_step
+from .batch_run import SAMPLE_METRICS as BATCH_METRICS
 from .dask_run import SAMPLE_METRICS as DASK_METRICS
 from .gc_pause import gc_paused
 from .stats import STAT_KEYS
@@ -23,7 +24,7 @@ STATS_FILES = {
 GPU_METRICS = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_w")
 SUMMARY_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
                    "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight", "trunc_pct", "staleness",
-                   "untraced_requests_per_s", *DASK_METRICS, *GPU_METRICS)
+                   "untraced_requests_per_s", *DASK_METRICS, *GPU_METRICS, *BATCH_METRICS)
 
 
 def write_outputs(report, out_dir):
@@ -46,6 +47,9 @@ def _write_outputs(report, out_dir):
     if "dask" in report:
         files["dask_stats.txt"] = ("# Dask calibration: task durations, payloads, event loop and GC\n"
                                    + stats_table(report["metrics"], DASK_METRICS) + "\n" + dask_text(report["dask"]))
+    if "batch" in report:
+        files["batch_stats.txt"] = ("# Batch inference: vLLM engine stats lines, then per job\n"
+                                    + stats_table(report["metrics"], BATCH_METRICS) + "\n" + batch_text(report["batch"]))
     if "gpu" in report:
         files["gpu_stats.txt"] = ("# GPU samples (nvidia-smi), all GPUs, then per GPU\n"
                                   + stats_table(report["metrics"], GPU_METRICS) + "\n" + gpu_text(report["gpu"]))
@@ -176,9 +180,11 @@ def summary_markdown(report):
         out += ["## Generation throughput", "", throughput_text(report["throughput"])]
     if "dask" in report:
         out += ["## Dask calibration", "", dask_text(report["dask"])]
+    if "batch" in report:
+        out += ["## Batch inference", "", batch_text(report["batch"])]
     if "gpu" in report:
         out += ["## GPUs", "", gpu_text(report["gpu"])]
-    if report["profile"] != "dask":
+    if report["profile"] not in ("dask", "batch"):
         out += _weight_update_lines(report)
     out += ["## Inputs", "", "| file | host | bytes | lines | recognised | malformed |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for entry in report["inputs"]:
@@ -231,6 +237,45 @@ def dask_text(dask):
         share = "-" if worker["busy_share"] is None else f"{worker['busy_share']:.0%}"
         out.append(f"| {worker['worker']} | {worker['host'] or '-'} | {worker['sims']} | {worker['aggs']} | "
                    f"{number(worker['busy_ms'])} | {share} |")
+    return "\n".join(out) + "\n"
+
+
+def batch_text(batch):
+    """The batch section (batch_run.summary) as Markdown: the run's figures, then each job."""
+    out = [f"- run: {number(batch['throughput_rps'], 2)} req/s, {number(batch['tokens_per_s'])} tokens/s; error rate "
+           f"{number(batch['error_rate_pct'])}%; latency p95 {number(batch['latency_p95_s'], 3)} s; preemptions per 100 "
+           f"requests {number(batch['preemption_pct'])}; slowest engine {number(batch['worker_slowdown'], 2)} x slower "
+           f"than the others; CPU stages / engine stage wall time {number(batch['cpu_stage_share'], 2)}; SLA "
+           f"{batch['sla_state'] or '-'}"]
+    gateway = batch["gateway"]
+    if gateway["queued"] or gateway["completed"] or gateway["failed"]:
+        out.append(f"- gateway: {gateway['queued']} job(s) queued (deepest position {gateway['max_queue_position']}), "
+                   f"{gateway['completed']} completed, failed: {', '.join(gateway['failed']) or 'none'}")
+    for job in batch["jobs"]:
+        sla = job["sla"]
+        out += ["", f"### {job['file']}:{job['line']} ({job['host'] or 'no manifest'})", "",
+                f"- {job['completed']} completed, {job['failed']} failed of {job['total']} "
+                f"({'finished' if job['finished'] else 'not finished'}); "
+                + ", ".join(f"{key}={value}" for key, value in job["config"].items()),
+                f"- throughput {number(job['throughput_rps'], 2)} req/s, {number(job['tokens_per_s'])} tokens/s over "
+                f"{number(job['span_s'], 1)} s (the job's own last line: {number(job['reported_rps'], 2)} req/s since "
+                f"submission); ETA {number(job['eta_h'], 3)} h",
+                f"- SLA {sla['sla_hours'] if sla['sla_hours'] is not None else '?'} h: {sla['state'] or '-'} (while running: "
+                f"{sla['while_running'] or '-'}; at risk lines {sla['lines']['at_risk']}, approaching "
+                f"{sla['lines']['approaching']}, violated {sla['lines']['violated']})",
+                "- latency: " + (", ".join(f"{key} {value:g} s" for key, value in job["latency_s"].items())
+                                 if job["latency_s"] else "-"),
+                f"- preemptions: {job['preemptions']}"]
+        if job["stages"]:
+            out += ["", "| Ray Data operator | kind | tasks | remote wall time s |", "| --- | --- | ---: | ---: |"]
+            out += [f"| {stage['name']} | {stage['kind']} | {stage['tasks']} | {number(stage['wall_s'], 2)} |"
+                    for stage in job["stages"]]
+        if job["workers"]:
+            out += ["", "| engine (worker) | stats lines | busy | generation tokens/s while busy | KV cache max % | "
+                    "preemptions |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+            out += [f"| {worker['worker']} | {worker['stats_lines']} | {worker['busy_lines']} | "
+                    f"{number(worker['generation_tokens_per_s'])} | {number(worker['kv_cache_usage_max_pct'])} | "
+                    f"{worker['preemptions']} |" for worker in job["workers"]]
     return "\n".join(out) + "\n"
 
 

@@ -42,7 +42,27 @@ DEFAULT_THRESHOLDS = {
     # Share of the run's GPU samples (all GPUs) that are idle (docs/analysis.md, gpu_underutilised);
     # ours: idle most of the run is a warning, four fifths of it critical.
     "gpu_idle_share_pct": {"warning": 50.0, "critical": 80.0},
+    # Batch inference (docs/ray.md, "The analysis"). The service's targets: > 5 req/s, > 1000 tokens/s,
+    # p95 latency < 5 s, error rate < 5 %, GPU memory < 90 %, queue <= 100 jobs; every critical level
+    # is ours. Throughput rows are floors (LOWER_IS_WORSE): below warning is a warning.
+    "batch_throughput_rps": {"warning": 5.0, "critical": 1.0},
+    "batch_tokens_per_s": {"warning": 1000.0, "critical": 200.0},
+    "batch_latency_p95_s": {"warning": 5.0, "critical": 10.0},
+    "batch_error_rate_pct": {"warning": 5.0, "critical": 20.0},
+    # KV-cache usage of an engine's stats lines (its p95); ours: a cache that stays full preempts.
+    "kv_cache_usage_pct": {"warning": 90.0, "critical": 98.0},
+    # Preemptions per 100 finished requests; ours: any recompute wastes work, one in ten is critical.
+    "preemption_pct": {"warning": 1.0, "critical": 10.0},
+    # The others' median generation throughput over the slowest engine's; ours.
+    "worker_slowdown": {"warning": 2.0, "critical": 4.0},
+    # Ray Data's remote wall time of the CPU stages (read, tokenisation, ...) over the engine stage's;
+    # ours: the CPU stages taking half the engines' time already starve them on a small cluster.
+    "cpu_stage_share": {"warning": 0.5, "critical": 1.0},
+    # The gateway's queue position of a job when queued; ours for critical.
+    "queue_depth": {"warning": 100.0, "critical": 1000.0},
 }
+# Rows whose figure is worse the lower it is: critical below critical, warning below warning.
+LOWER_IS_WORSE = frozenset({"batch_throughput_rps", "batch_tokens_per_s"})
 
 # The success criteria of `stallscope compare` (docs/analysis.md, "Run-level generation throughput"
 # for how throughput is measured); overridable as the `success_criteria` entry of a thresholds file.
@@ -113,7 +133,10 @@ def merge_thresholds(override=None):
             if not _is_number(value):
                 raise InputError(f"{metric}.{level}: not a number ({value!r})")
             table[metric][level] = float(value)
-        if table[metric]["warning"] > table[metric]["critical"]:
+        if metric in LOWER_IS_WORSE and table[metric]["warning"] < table[metric]["critical"]:
+            raise InputError(f"{metric}: a floor's warning ({table[metric]['warning']:g}) is below its critical "
+                             f"({table[metric]['critical']:g})")
+        if metric not in LOWER_IS_WORSE and table[metric]["warning"] > table[metric]["critical"]:
             raise InputError(
                 f"{metric}: warning ({table[metric]['warning']:g}) is above critical ({table[metric]['critical']:g})"
             )
@@ -152,8 +175,10 @@ def _is_number(value):
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
 
 
-def classify(value, row):
-    """`critical`, `warning` or `ok` for one value against one threshold row."""
+def classify(value, row, floor=False):
+    """`critical`, `warning` or `ok` for one value against one threshold row (a floor: LOWER_IS_WORSE)."""
+    if floor:
+        return "critical" if value < row["critical"] else "warning" if value < row["warning"] else "ok"
     if value > row["critical"]:
         return "critical"
     if value >= row["warning"]:

@@ -21,14 +21,14 @@ tool's own output, recognised by its header line): instead of the parser they ha
 bool and scan(path, on_event) -> counts.
 """
 
-from . import dask, gpu, prime_rl
+from . import batch, dask, gpu, prime_rl
 from .base import MalformedLine
 
-FAMILIES = [prime_rl, dask]
+FAMILIES = [prime_rl, dask, batch]
 SAMPLERS = [gpu]
 # Every family with a run side, in the findings' tie-break order: a sampler's findings (symptoms)
-# after the causes the prime-rl findings name, the Dask calibration's last.
-RUNS = [prime_rl, gpu, dask]
+# after the causes the prime-rl findings name, then the Dask calibration's, the batch inference's last.
+RUNS = [prime_rl, gpu, dask, batch]
 FINDINGS = [finding for family in RUNS for finding in family.FINDINGS]
 
 __all__ = ["FAMILIES", "FINDINGS", "RUNS", "SAMPLERS", "MalformedLine"]
