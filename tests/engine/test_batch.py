@@ -56,7 +56,9 @@ def test_the_default_jobs_figures_are_the_logs():
     assert job["config"] == {"batch_size": 32, "concurrency": 2, "max_concurrent_batches": 1, "max_tokens": 256}
     # 640 completed from the `job start` line (12:41:52,284) to the `job done` line (12:42:23,092).
     assert job["span_s"] == pytest.approx(30.808, abs=0.001)
-    assert job["throughput_rps"] == pytest.approx(640 / 30.808, rel=1e-4)
+    # Sustained: from the first progress line with a completion (12:42:14,364, 80 done) to the end.
+    assert job["startup_s"] == pytest.approx(22.080, abs=0.001)
+    assert job["throughput_rps"] == pytest.approx((640 - 80) / (30.808 - 22.080), rel=1e-4)
     assert job["latency_s"] == {"p50": 0.321, "p95": 0.931, "p99": 1.087}
     assert job["sla"]["state"] == "met" and job["sla"]["lines"] == {"approaching": 0, "at_risk": 0, "violated": 0}
     assert [stage["kind"] for stage in job["stages"]] == ["cpu", "cpu", "engine", "cpu"]

@@ -19,7 +19,7 @@ MIN_BUSY_LINES = 3
 def new_job(line):
     return {"line": line, "start_s": None, "prompts": None, "config": {}, "sla_hours": None, "progress": None,
             "progress_lines": 0, "first_s": None, "latency": None, "sla": None, "sla_lines": dict.fromkeys(SLA_STATES[1:], 0),
-            "done": None, "actor_pools": [], "operators": [], "workers": {}, "preemptions": 0}
+            "done": None, "first_done": None, "actor_pools": [], "operators": [], "workers": {}, "preemptions": 0}
 
 
 def new_worker():
@@ -73,6 +73,8 @@ class BatchPartial:
                 job["first_s"] = at
             job["progress"] = {key: event[key] for key in ("done", "total", "rps", "tps", "eta_h", "failed")}
             job["progress"]["at_s"] = at
+            if job.get("first_done") is None and event["done"] and at is not None:
+                job["first_done"] = {"at_s": at, "done": event["done"], "tokens": tokens_so_far(job["progress"])}
             # The SLA state after the last line with requests left: on track unless an SLA line follows.
             if event["done"] + event["failed"] < event["total"]:
                 job["sla"] = {"state": "on_track"}
@@ -146,8 +148,16 @@ def job_figures(job):
     start = job["start_s"] if job["start_s"] is not None else job["first_s"]
     end = done["at_s"] if done and done["at_s"] is not None else (progress["at_s"] if progress else None)
     span = end - start if start is not None and end is not None and end > start else None
-    # The job's own tokens so far: its rate times its elapsed time (completed / its req/s).
-    tokens = progress["tps"] * progress["done"] / progress["rps"] if progress and progress["rps"] > 0 else None
+    tokens = tokens_so_far(progress) if progress else None
+    # Sustained: from the first progress line with a completed request (start-up over: actors up, the
+    # first batches through) to the end; over the whole span when nothing completed after that line.
+    first = job["first_done"]
+    steady = None
+    if first and end is not None and end > first["at_s"] and completed is not None and completed > first["done"]:
+        steady = {"span_s": end - first["at_s"], "completed": completed - first["done"],
+                  "tokens": tokens - first["tokens"] if tokens is not None and first["tokens"] is not None else None}
+    elif span and completed is not None:
+        steady = {"span_s": span, "completed": completed, "tokens": tokens}
     workers = [worker_figures(name, worker) for name, worker in sorted(job["workers"].items())]
     stages = stage_figures(job)
     return {
@@ -159,8 +169,10 @@ def job_figures(job):
         "reported_rps": progress["rps"] if progress else None,
         "reported_tokens_per_s": progress["tps"] if progress else None,
         "span_s": span,
-        "throughput_rps": completed / span if span and completed is not None else None,
-        "tokens_per_s": tokens / span if span and tokens is not None else None,
+        "startup_s": first["at_s"] - start if first and start is not None else None,
+        "steady_span_s": steady["span_s"] if steady else None,
+        "throughput_rps": steady["completed"] / steady["span_s"] if steady else None,
+        "tokens_per_s": steady["tokens"] / steady["span_s"] if steady and steady["tokens"] is not None else None,
         "eta_h": progress["eta_h"] if progress else None,
         "latency_s": job["latency"],
         "sla": sla_figures(job, completed, failed, total),
@@ -189,16 +201,16 @@ def run_figures(jobs):
     """The run's figures over its jobs (what `compare` and a fix's verdict read): completed requests and
     tokens over the jobs' spans, failed and preempted per 100 finished, the worst latency p95, worker
     slowdown and CPU-stage share, and the last job's ETA and SLA state."""
-    spans = [job for job in jobs if job["span_s"] and job["completed"] is not None]
-    span = sum(job["span_s"] for job in spans)
+    spans = [job for job in jobs if job["steady_span_s"]]
+    span = sum(job["steady_span_s"] for job in spans)
     finished = sum(job["completed"] + job["failed"] for job in jobs if job["completed"] is not None)
-    tokens = [job["tokens_per_s"] * job["span_s"] for job in spans if job["tokens_per_s"] is not None]
+    tokens = [job["tokens_per_s"] * job["steady_span_s"] for job in spans if job["tokens_per_s"] is not None]
 
     def most(values):
         values = [value for value in values if value is not None]
         return max(values) if values else None
     return {
-        "throughput_rps": sum(job["completed"] for job in spans) / span if span else None,
+        "throughput_rps": sum(job["throughput_rps"] * job["steady_span_s"] for job in spans) / span if span else None,
         "tokens_per_s": sum(tokens) / span if span and len(tokens) == len(spans) else None,
         "error_rate_pct": 100.0 * sum(job["failed"] or 0 for job in jobs) / finished if finished else None,
         "preemption_pct": 100.0 * sum(job["preemptions"] for job in jobs) / finished if finished else None,
@@ -208,6 +220,11 @@ def run_figures(jobs):
         "eta_h": jobs[-1]["eta_h"] if jobs else None,
         "sla_state": jobs[-1]["sla"]["state"] if jobs else None,
     }
+
+
+def tokens_so_far(progress):
+    """A progress line's generated tokens: its rate times its elapsed time (completed / its req/s)."""
+    return progress["tps"] * progress["done"] / progress["rps"] if progress["rps"] > 0 else None
 
 
 def worker_figures(name, worker):

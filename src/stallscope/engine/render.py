@@ -258,8 +258,8 @@ def batch_text(batch):
                 f"({'finished' if job['finished'] else 'not finished'}); "
                 + ", ".join(f"{key}={value}" for key, value in job["config"].items()),
                 f"- throughput {number(job['throughput_rps'], 2)} req/s, {number(job['tokens_per_s'])} tokens/s over "
-                f"{number(job['span_s'], 1)} s (the job's own last line: {number(job['reported_rps'], 2)} req/s since "
-                f"submission); ETA {number(job['eta_h'], 3)} h",
+                f"{number(job['steady_span_s'], 1)} s after a start-up of {number(job['startup_s'], 1)} s (the job's own "
+                f"last line: {number(job['reported_rps'], 2)} req/s since submission); ETA {number(job['eta_h'], 3)} h",
                 f"- SLA {sla['sla_hours'] if sla['sla_hours'] is not None else '?'} h: {sla['state'] or '-'} (while running: "
                 f"{sla['while_running'] or '-'}; at risk lines {sla['lines']['at_risk']}, approaching "
                 f"{sla['lines']['approaching']}, violated {sla['lines']['violated']})",

@@ -18,7 +18,7 @@ def evaluate(ctx):
     rows = {name: ctx["thresholds"][name] for name in ("batch_throughput_rps", "batch_tokens_per_s")}
     tokens = "n/a" if job["tokens_per_s"] is None else f"{job['tokens_per_s']:.0f}"
     summary = (f"The batch job's throughput is low in {where(job)}: {job['throughput_rps']:.2f} req/s and {tokens} "
-               f"tokens/s over its {job['span_s']:.1f} s from start to end ({severity}: targets > "
+               f"tokens/s over its {job['steady_span_s']:.1f} s after start-up ({severity}: targets > "
                f"{rows['batch_throughput_rps']['warning']:g} req/s and > {rows['batch_tokens_per_s']['warning']:g} "
                f"tokens/s).")
     recommendation = (
@@ -28,6 +28,6 @@ def evaluate(ctx):
         "more so an engine's next batch overlaps the tail of the last, and more engine actors (concurrency, one "
         "per GPU); fix first what the other findings name as the cause.")
     evidence = {"job": job["file"], "throughput_rps": job["throughput_rps"], "tokens_per_s": job["tokens_per_s"],
-                "span_s": job["span_s"], "reported_rps": job["reported_rps"], "thresholds": rows,
+                "steady_span_s": job["steady_span_s"], "startup_s": job["startup_s"], "reported_rps": job["reported_rps"], "thresholds": rows,
                 "config": job["config"]}
     return finding(ID, severity, summary, evidence, recommendation)
