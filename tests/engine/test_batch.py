@@ -107,7 +107,7 @@ def test_vllms_own_lines_and_the_services_sla_lines_parse():
 
 
 def test_the_gateways_lines_count_the_queue_and_a_deep_one_is_a_backlog(tmp_path):
-    prefix = "2026-12-03 07:20:00,000 INFO stallscope.batch.gateway: "
+    prefix = "13:19:12    INFO "  # the gateway's lines under uvicorn's logging
     lines = [f"{prefix}job job-{n:04d} queued: dataset=prompts num_samples=100 sla_hours=24 (position {n + 1})"
              for n in range(150)]
     lines += [f"{prefix}job job-0000 completed (exit code 0); log logs/job-0000.log",

@@ -1,7 +1,8 @@
 """profiles/ray_batch_inference.yml started by the launch role on this machine (connection local,
 a private tmux server): one host in both groups runs a Ray head and a Ray worker node, Redis, the
 gateway and `submit`; the job's engine actors run on both nodes (Ray's node ids in the results);
-stop_experiment.yml leaves no Ray process behind."""
+collect_and_analyze.yml brings the logs home and the batch family reads the job's; stop_experiment.yml
+leaves no Ray process behind."""
 
 import contextlib
 import json
@@ -52,6 +53,24 @@ def read_table(path):
     return pq.read_table(path).to_pylist()
 
 
+def check_collected_analysis(controller, job_id):
+    """collect_and_analyze.yml brings the run's logs home and the batch family reads the job's log:
+    its counts, its engines, and none of the findings of a knob this run did not turn."""
+    runs = {"stallscope_runs_dir": str(controller.runs), "collect_controller_runs_dir": str(controller.runs),
+            "analyze_controller_runs_dir": str(controller.runs)}
+    runner, output = controller.play("collect_and_analyze.yml", run_id="ray1", **runs)
+    assert runner.rc == 0, output[-4000:]
+    report = json.loads((controller.runs / "ray1" / "analysis" / "report.json").read_text())
+    assert report["profile"] == "batch"
+    job, = [job for job in report["batch"]["jobs"] if job["file"].endswith(f"logs/{job_id}.log")]
+    assert (job["completed"], job["failed"], job["total"], job["finished"]) == (SAMPLES, 0, SAMPLES, True)
+    assert job["sla"]["state"] == "met" and job["workers"] and job["stages"]
+    assert report["batch"]["gateway"]["queued"] == 1 and report["batch"]["gateway"]["completed"] == 1
+    found = {finding["id"] for finding in report["findings"]}
+    assert not found & {"kv_cache_pressure", "preprocessing_bound", "high_error_rate", "sla_at_risk", "sla_violated"}, \
+        report["findings"]
+
+
 def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_stops_clean(tmp_path):
     controller = Controller(tmp_path)
     inventory = controller.inventory
@@ -82,6 +101,7 @@ def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_
         assert f"{job_id} completed: {SAMPLES}/{SAMPLES} completed" in submit_log
         rows = read_table(controller.run_root / "ray1" / "output" / "jobs" / job_id / "results.parquet")
         assert len(rows) == SAMPLES and len({row["node_id"] for row in rows}) == 2  # Ray's own placement
+        check_collected_analysis(controller, job_id)
     finally:
         runner, output = controller.play("stop_experiment.yml", run_id="ray1", **common)
         controller.close()

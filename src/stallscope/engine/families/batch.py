@@ -13,7 +13,8 @@ Lines read, wherever they are in a line (Ray prefixes an actor's forwarded lines
 - Ray Data's: `Execution plan of Dataset ...` (which operators are actor pools: the engine stages)
   and `Dataset.stats()`'s `Operator N <name>: T tasks executed, ...` with the `* Remote wall time:
   ... total` line under it;
-- the gateway's `job <id> queued: ... (position P)` and `job <id> completed|failed (exit code N)`.
+- the gateway's `job <id> queued: dataset=... (position P)` and `job <id> completed|failed (exit code
+  N); log ...`, whatever the logger's prefix (under uvicorn: `HH:MM:SS    INFO job ...`).
 """
 
 import re
@@ -27,10 +28,10 @@ NAME = "batch"
 TAGS = (b"| Completed: ", b"Latency: p50 ", b"SLA AT RISK!", b"SLA APPROACHING:", b"SLA VIOLATED:",
         b"stallscope.batch.job: job ", b"Avg prompt throughput:", b"is preempted by PreemptionMode",
         b"GPU KV cache size:", b"Execution plan of Dataset", b" tasks executed, ", b"* Remote wall time:",
-        b"stallscope.batch.gateway: job ")
+        b" queued: dataset=", b"(exit code ")
 # A chunk holds one of these whenever it holds an event (cheaper than testing every tag).
-PRESENT = (b"| Completed: ", b"Latency: p50", b"SLA ", b"stallscope.batch.", b"Avg prompt throughput",
-           b"PreemptionMode", b"KV cache size", b"Execution plan", b"tasks executed", b"Remote wall time")
+PRESENT = (b"| Completed: ", b"Latency: p50", b"SLA ", b"stallscope.batch.", b"queued: ", b"exit code",
+           b"Avg prompt throughput", b"PreemptionMode", b"KV cache size", b"Execution plan", b"tasks executed", b"Remote wall time")
 LOOKED_FOR = "batch-inference Progress / SLA lines, vLLM engine stats and Ray Data stats (docs/ray.md)"
 
 NUMBER = r"-?\d+(?:\.\d+)?"
@@ -54,8 +55,8 @@ EVENT = re.compile(
     rf"|Execution plan of Dataset \S+: (?P<plan>.*)"
     rf"|Operator \d+ (?P<operator>\S.*?): (?P<tasks>\d+) tasks executed, .*"
     rf"|\* Remote wall time: .*, (?P<wall>{NUMBER})(?P<unit>us|ms|s) total.*"
-    rf"|stallscope\.batch\.gateway: job (?P<job>\S+) (?:queued: .*\(position (?P<position>\d+)\)"
-    rf"|(?P<status>completed|failed) \(exit code (?P<code>-?\d+)\)).*"
+    rf"|job (?P<job>\S+) (?:queued: dataset=\S+ num_samples=\d+ sla_hours=\S+ \(position (?P<position>\d+)\)"
+    rf"|(?P<status>completed|failed) \(exit code (?P<code>-?\d+)\); log ).*"
 )
 # The Ray prefix of an actor's forwarded line (its worker), or vLLM server's `(APIServer pid=N)`.
 WORKER_PREFIX = re.compile(r"\((?:[^()]|\([^()]*(?:\([^()]*\))?[^()]*\))*?pid=(\d+)(?:, ip=([\w.:-]+))?\)")
