@@ -106,6 +106,19 @@ def test_vllms_own_lines_and_the_services_sla_lines_parse():
     assert batch.parse("the SLA is fine") is None
 
 
+def test_unreadable_figures_are_counted_and_what_is_left_still_judged(tmp_path):
+    # A live job: its last progress lines and its end not written yet.
+    lines = [line for line in log_text("failures").splitlines() if "job done" not in line and "221/240" not in line]
+    lines.insert(5, "2026-12-03 12:40:30,000 INFO stallscope.batch.job: Progress: 1.0% | Completed: 1/240 | "
+                    "Throughput: " + "9" * 400 + " req/s | Tokens/sec: 1 | ETA: 1.000h | Failed: 0")
+    (tmp_path / "job.log").write_text("\n".join(lines[:40]) + "\n\x00binary tail")
+    report = analyze([tmp_path / "job.log"])
+    assert report["inputs"][0]["malformed"] == 1
+    assert any("1 tagged line(s) with unreadable fields" in warning for warning in report["warnings"])
+    job, = report["batch"]["jobs"]
+    assert job["completed"] is not None and job["finished"] is False
+
+
 def test_the_gateways_lines_count_the_queue_and_a_deep_one_is_a_backlog(tmp_path):
     prefix = "13:19:12    INFO "  # the gateway's lines under uvicorn's logging
     lines = [f"{prefix}job job-{n:04d} queued: dataset=prompts num_samples=100 sla_hours=24 (position {n + 1})"

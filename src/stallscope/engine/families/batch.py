@@ -22,7 +22,7 @@ import re
 from .. import batch_run
 from ..findings import (high_error_rate, high_latency, kv_cache_pressure, low_throughput, preprocessing_bound,
                         queue_backlog, sla_at_risk, sla_violated, straggler_worker)
-from .base import MalformedLine, match_timestamp
+from .base import MAX_VALUE, MalformedLine, match_timestamp
 
 NAME = "batch"
 TAGS = (b"| Completed: ", b"Latency: p50 ", b"SLA AT RISK!", b"SLA APPROACHING:", b"SLA VIOLATED:",
@@ -69,10 +69,11 @@ def parse(text):
 
 
 def _number(groups, key):
-    try:
-        return float(groups[key])
-    except ValueError:
-        raise MalformedLine(f"{key}={groups[key]!r} is not a number") from None
+    """A captured number; MalformedLine past MAX_VALUE (no figure of these lines comes near it)."""
+    value = float(groups[key])
+    if not -MAX_VALUE <= value <= MAX_VALUE:
+        raise MalformedLine(f"{key}={groups[key]} is out of range")
+    return value
 
 
 def event(match):
