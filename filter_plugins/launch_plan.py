@@ -25,7 +25,7 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
 COMPONENT_KEYS = {"name", "group", "start_order", "command", "chdir", "environment", "secrets",
-                  "listen", "health", "log", "stop", "service", "requires_gpu"}
+                  "listen", "holds_ports", "health", "log", "stop", "service", "requires_gpu"}
 DEFAULT_STOP = {"signals": ["INT", "TERM", "KILL"], "timeout": 10}
 DEFAULT_HEALTH = {"status": 200, "timeout": 60}
 
@@ -167,6 +167,17 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         endpoints[component["name"]] = {"host": server, "bind_address": bind, "address": address,
                                         "port": port, "url": f"http://{address}:{port}"}
     context["endpoints"] = endpoints
+    # The other ports a component binds on each of its hosts (a Ray node's object manager, agents,
+    # ...): not endpoints, but preflight checks them free where the component runs.
+    held = set()
+    for component in components:
+        if host not in hosts[component["name"]]:
+            continue
+        where = f"profile {profile_name}: {component['name']}.holds_ports"
+        ports = _render(component.get("holds_ports") or [], context, where)
+        _require(isinstance(ports, list) and all(isinstance(port, int) and 0 < port < 65536 for port in ports),
+                 f"{where} must be a list of TCP ports")
+        held.update(ports)
 
     resolved = []
     # A requires_gpu component no host can run is left out (the same on every host: the same hosts).
@@ -223,7 +234,7 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         # requires_gpu components of this host's groups that do not run here: it has no GPU.
         "no_gpu_here": [c["name"] for c in components if c.get("requires_gpu") and host not in hosts[c["name"]]
                         and host in groups.get(c["group"], [])],
-        "ports": sorted({e["port"] for e in endpoints.values() if e["host"] == host}),
+        "ports": sorted({e["port"] for e in endpoints.values() if e["host"] == host} | held),
         "groups": {c["group"]: c["hosts"] for c in resolved if not c["requires_gpu"]},
         "config": analysis,
         "config_files": config_files,

@@ -172,6 +172,8 @@ def test_base_environment_goes_under_each_components_own_and_text_overrides_take
     (lambda p: p["components"][0].update(name="in ference"), "name 'in ference' must be"),
     (lambda p: p["components"][0].update(colour="red"), "unknown keys ['colour']"),
     (lambda p: p["components"][0]["listen"].update(port="{{ 'http' }}"), "must be a TCP port"),
+    (lambda p: p["components"][0].update(holds_ports=["{{ 'http' }}"]),
+     "inference.holds_ports must be a list of TCP ports"),
     (lambda p: p.update(schema_version=2), "schema_version must be 1"),
 ])
 def test_profile_mistakes_are_named(change, message):

@@ -1,5 +1,5 @@
 """profiles/ray_batch_inference.yml resolved by the launch_plan filter: start order, binding, pinned
-ports, the node count the job waits for."""
+ports (all of them checked by preflight), the node count the job waits for."""
 
 import shlex
 
@@ -17,7 +17,9 @@ def flags(command):
 def test_one_host_runs_everything_in_order_on_loopback_with_every_ray_port_pinned():
     resolved = plan("ray_batch_inference", "h1", ONE_HOST)
     assert resolved["order"] == ["redis", "ray_head", "ray_worker", "gateway", "submit"] == resolved["here"]
-    assert resolved["ports"] == [6379, 6380, 8000]
+    # Preflight checks every pinned port of both nodes (the worker port ranges aside).
+    assert resolved["ports"] == [6379, 6380, 8000, 8076, 8077, 8078, 8079, 8080, 8176, 8177, 8178, 8179, 8180, 8265,
+                                 52365, 52366]
     components = by_name(resolved)
     assert components["redis"]["command"].startswith("exec redis-server --bind 127.0.0.1 --port 6380 ")
     head = flags(components["ray_head"]["command"])
@@ -52,6 +54,7 @@ def test_workers_on_two_other_hosts_join_the_head_by_its_address():
     job = flags(flags(head_host["gateway"]["command"])["--job-args"])
     assert job["--expect-nodes"] == "3" and job["--expected-hosts"] == "h1,h2,h3"
     assert job["--concurrency"] == "4" and job["--fail-rate"] == "0.1"
+    assert plan("ray_batch_inference", "h3", THREE_HOSTS)["ports"] == [8176, 8177, 8178, 8179, 8180, 52366]
     worker_host = by_name(plan("ray_batch_inference", "h3", THREE_HOSTS))
     assert worker_host["ray_worker"]["here"] and not worker_host["gateway"]["here"]
     worker = flags(worker_host["ray_worker"]["command"])
