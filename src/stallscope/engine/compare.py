@@ -324,45 +324,22 @@ def compare_markdown(result, before_name, after_name):
                 values += (f"; {label} {figure_text(criterion[key]['before'])}{unit} -> "
                            f"{figure_text(criterion[key]['after'])}{unit}")
         reason = f": {criterion['reason']}" if criterion.get("reason") else ""
-        out.append(f"- {criterion['result']}: {criterion['name']} ({values}){reason}")
+        out.append(f"- {criterion['result']}: {criterion['name']}{f' ({values})' if values else ''}{reason}")
     out += [
         "",
         f"Diagnosis before: `{result['before']['diagnosis']}` ({result['before']['severity']}); "
         f"after: `{result['after']['diagnosis']}` ({result['after']['severity']})",
         "",
     ]
-    if "throughput" in result:
-        out += [
-            "## Run-level throughput (steady state, warm-up excluded)",
-            "",
-            f"| figure | {before_name} | {after_name} | change |",
-            "| --- | ---: | ---: | ---: |",
-        ]
-        for row in result["throughput"]:
-            if row["before"] is None and row["after"] is None:
+    for key, title, skip_empty in (("throughput", "Run-level throughput (steady state, warm-up excluded)", True),
+                                   ("batch", "Batch inference (docs/ray.md)", False),
+                                   ("dask", "A/B (docs/dask.md)", False)):
+        if key not in result:
+            continue
+        out += [f"## {title}", "", f"| figure | {before_name} | {after_name} | change |", "| --- | ---: | ---: | ---: |"]
+        for row in result[key]:
+            if skip_empty and row["before"] is None and row["after"] is None:
                 continue
-            out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
-                       f"{_delta(row['change'])} |")
-        out += ["", "## Metrics", ""]
-    if "batch" in result:
-        out += [
-            "## Batch inference (docs/ray.md)",
-            "",
-            f"| figure | {before_name} | {after_name} | change |",
-            "| --- | ---: | ---: | ---: |",
-        ]
-        for row in result["batch"]:
-            out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
-                       f"{_delta(row['change'])} |")
-        out += ["", "## Metrics", ""]
-    if "dask" in result:
-        out += [
-            "## A/B (docs/dask.md)",
-            "",
-            f"| figure | {before_name} | {after_name} | change |",
-            "| --- | ---: | ---: | ---: |",
-        ]
-        for row in result["dask"]:
             out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
                        f"{_delta(row['change'])} |")
         out += ["", "## Metrics", ""]
