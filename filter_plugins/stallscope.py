@@ -94,6 +94,21 @@ def mask_secrets(lines, secrets):
     return masked
 
 
+def expand_home(path, home, variable="the path"):
+    """`~` and `~/...` under `home` (the SSH user's, ansible_facts.user_dir), for commands and
+    modules that see no shell; other paths unchanged. `~user/...` is refused: whose home that is
+    depends on the host, and a path that means different things on different hosts is a mistake."""
+    path, home = str(path), str(home).rstrip("/")
+    if path == "~":
+        return home or "/"
+    if path.startswith("~/"):
+        return home + path[1:]
+    if path.startswith("~"):
+        raise AnsibleFilterError(f"{variable} {path!r}: only ~ and ~/... (the SSH user's home) are expanded; "
+                                 "give an absolute path instead")
+    return path
+
+
 class FilterModule:
     """stallscope's filters."""
 
@@ -104,4 +119,5 @@ class FilterModule:
             "severity_badge": severity_badge,
             "finding_line": finding_line,
             "mask_secrets": mask_secrets,
+            "expand_home": expand_home,
         }

@@ -7,7 +7,6 @@ set -euo pipefail
 declare -A wanted=(
   [git]=git
   [tmux]=tmux
-  [rsync]=rsync
   [zstd]=zstd
   [ip]=iproute2
   [sshd]=openssh-server

@@ -92,3 +92,16 @@ def test_mask_secrets_masks_every_occurrence_longest_first():
     assert filters.mask_secrets(["x"], []) == ["x"]
     with pytest.raises(AnsibleFilterError, match="needs a list of lines"):
         filters.mask_secrets("hf_abc", ["hf_abc"])
+
+
+@pytest.mark.parametrize(("path", "expanded"), [
+    ("~", "/home/alice"), ("~/", "/home/alice/"), ("~/stallscope-runs", "/home/alice/stallscope-runs"),
+    ("/srv/runs", "/srv/runs"), ("runs/~", "runs/~"),
+])
+def test_expand_home_makes_the_users_tilde_absolute(path, expanded):
+    assert filters.expand_home(path, "/home/alice/", "collect_run_root") == expanded
+
+
+def test_expand_home_refuses_another_users_home_naming_the_variable():
+    with pytest.raises(AnsibleFilterError, match=r"collect_run_root '~bob/runs': only ~ and ~/\.\.\. .* absolute path"):
+        filters.expand_home("~bob/runs", "/home/alice", "collect_run_root")

@@ -61,3 +61,19 @@ def test_jinja_plugin_documentation_parses(kind, name):
     doc = ansible_doc(kind, name)
     assert doc["doc"]["name"] == name and doc["doc"]["short_description"]
     assert doc["examples"].strip() and doc["return"]
+
+
+@pytest.mark.parametrize("role", sorted(path.name for path in (REPO / "roles").iterdir()))
+def test_argument_specs_document_every_default_as_defaults_main_sets_it(role):
+    """ansible-doc shows meta/argument_specs.yml: its defaults must be defaults/main.yml's, and every
+    variable of defaults/main.yml must be documented there. A required option has no default there
+    (Ansible refuses both), whatever placeholder defaults/main.yml gives it."""
+    import yaml
+
+    defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    options = {name: option for entry in specs.values() for name, option in entry.get("options", {}).items()}
+    assert sorted(set(defaults) - set(options)) == [], "in defaults/main.yml, not in meta/argument_specs.yml"
+    differing = {name: (options[name].get("default", "<none>"), value) for name, value in defaults.items()
+                 if not options[name].get("required") and options[name].get("default", "<none>") != value}
+    assert differing == {}, "argument_specs default vs defaults/main.yml"

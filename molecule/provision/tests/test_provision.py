@@ -21,5 +21,5 @@ def test_open_files_limit_drop_in(host):
 
 
 def test_packages_present(host):
-    for name in ("git", "tmux", "rsync", "zstd", "curl", "python3-venv"):
+    for name in ("git", "tmux", "zstd", "python3-venv"):
         assert host.package(name).is_installed, name
