@@ -394,7 +394,7 @@ class _Join:
             self.digest = UpdateDigest.load(saved["digest"], self._restored, _first_position)
             self.duplicates = saved["duplicates"]
             self.warmup_candidates = [self._restored(update) for update in saved["warmup"]]
-            self.timeline.settled = True
+            self.timeline.settled, self.timeline.settled_count = True, saved["timeline_rows"]
             rows = store.by_keys("marks", touched)
         still_open, settled, timeline_rows = [], [], []
         for trace, updates, duplicate in self._joined(rows):
@@ -419,7 +419,8 @@ class _Join:
                 settled.append(trace)
         if settling:
             store.settle_rows(JOIN, timeline_rows)
-            store.settle(JOIN, {"order": _file_order(self.files, self.ids),
+            self.timeline.settled_count += len(timeline_rows)
+            store.settle(JOIN, {"order": _file_order(self.files, self.ids), "timeline_rows": self.timeline.settled_count,
                                 "marks": last_row, "open": still_open, "duplicates": self.duplicates,
                                 "digest": self.digest.dump(self._portable),
                                 "warmup": [self._portable(update) for update in self.warmup_candidates]}, settled)
@@ -460,6 +461,7 @@ class TimelineUpdates:
     def __init__(self, store):
         self.store = store
         self.settled = False
+        self.settled_count = 0
         self.count = 0
         self._rows = []
         store.db.execute("CREATE TEMP TABLE IF NOT EXISTS timeline_updates (file INTEGER, line INTEGER, data BLOB)")
@@ -480,8 +482,7 @@ class TimelineUpdates:
         """Adds the settled rows (now that the report's file positions are known) to the count."""
         self._flush()
         if self.settled:
-            self.count += self.store.db.execute(
-                "SELECT count(*) FROM settled_rows WHERE name = ?", (JOIN,)).fetchone()[0]
+            self.count += self.settled_count
 
     def __len__(self):
         return self.count

@@ -92,7 +92,10 @@ class RunStore:
         return self._read(table, "k.rank, r.line, r.rowid", "WHERE r.rowid > ?", (after,))
 
     def by_keys(self, table, keys):
-        """by_key() of the rows whose key is one of `keys`."""
+        """by_key() of the rows whose key is one of `keys` (indexed on first use: a few keys of many rows)."""
+        self.flush()
+        if f"rows_{table}" in self._known:
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS rows_{table}_key ON rows_{table} (key)")
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys (key TEXT PRIMARY KEY)")
         self.db.execute("DELETE FROM temp.wanted_keys")
         self.db.executemany("INSERT OR IGNORE INTO temp.wanted_keys VALUES (?)", ((key,) for key in keys))
