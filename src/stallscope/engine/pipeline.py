@@ -22,7 +22,7 @@ from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
 from .findings import diagnose, evaluate_all
 from .gc_pause import gc_paused
 from .inputs import discover
-from .manifests import resolve
+from .manifests import COLLECT_RECORD, collected_clock, resolve
 from .metrics import summarize_all
 from .stats import summarize
 from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS
@@ -65,7 +65,8 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None,
 
 def analyze_states(state_dirs, thresholds=None, async_level=None, timeline=True):
     """The report of the partial states saved in `state_dirs` (e.g. one per host), merged. A
-    state's files are reported as they were when it was saved (without their unfinished last lines).
+    state's files are reported as they were when it was saved (without their unfinished last lines);
+    a collect.json beside a state directory (runs/<run_id>/<host>/) gives its files the host's clock.
     Raises InputError for a directory without a usable state."""
     table = merge_thresholds(thresholds)
     with gc_paused(), _working_data(None):
@@ -79,6 +80,11 @@ def analyze_states(state_dirs, thresholds=None, async_level=None, timeline=True)
                     part = State.load(path)
                 except StateRejected as error:
                     raise InputError(str(error)) from None
+                # A state collected from a host (collect_mode digest) has collect.json beside its
+                # directory: the host's clock as collect measured it, which the host could not know.
+                clock = collected_clock(os.path.join(os.path.dirname(os.path.abspath(directory)), COLLECT_RECORD))
+                for entry in part.files.values():
+                    entry["clock"] = entry["clock"] or clock
                 try:
                     merged.merge(part)
                 finally:

@@ -84,6 +84,7 @@ class RunStore:
 
     def by_key(self, table):
         """(key, sub, rank, line, values) of `table` in key, sub, then (rank, line) order."""
+        self._index_keys(table)
         return self._read(table, "r.key, r.sub, k.rank, r.line")
 
     def by_position(self, table, after=0):
@@ -92,14 +93,19 @@ class RunStore:
         return self._read(table, "k.rank, r.line, r.rowid", "WHERE r.rowid > ?", (after,))
 
     def by_keys(self, table, keys):
-        """by_key() of the rows whose key is one of `keys` (indexed on first use: a few keys of many rows)."""
-        self.flush()
-        if f"rows_{table}" in self._known:
-            self.db.execute(f"CREATE INDEX IF NOT EXISTS rows_{table}_key ON rows_{table} (key)")
+        """by_key() of the rows whose key is one of `keys`."""
+        self._index_keys(table)
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys (key TEXT PRIMARY KEY)")
         self.db.execute("DELETE FROM temp.wanted_keys")
         self.db.executemany("INSERT OR IGNORE INTO temp.wanted_keys VALUES (?)", ((key,) for key in keys))
         return self._read(table, "r.key, r.sub, k.rank, r.line", "WHERE r.key IN (SELECT key FROM temp.wanted_keys)")
+
+    def _index_keys(self, table):
+        """Indexes `table` by key (kept in the state, as rows are added): by_keys() then reads a few
+        keys of many rows without a scan."""
+        self.flush()
+        if f"rows_{table}" in self._known:
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS rows_{table}_key ON rows_{table} (key)")
 
     def keys_after(self, table, after):
         """The distinct keys of the rows of `table` written after its row number `after`."""
