@@ -254,3 +254,18 @@ def test_what_a_settled_part_cannot_hold_is_computed_again(tmp_path_factory, lat
         thresholds = {"success_criteria": {"warmup_steps": 5}}
     full = comparable(analyze([logs], thresholds=thresholds))
     assert comparable(analyze([logs], state_dir=state, thresholds=thresholds)) == full
+
+
+def test_a_damaged_settled_part_is_computed_again_from_the_rows(tmp_path):
+    import sqlite3
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines_of(20))
+    analyze([logs], state_dir=tmp_path / "state")
+    db = sqlite3.connect(tmp_path / "state" / STATE_FILE)
+    db.execute("UPDATE settled SET data = x'00ff'")
+    db.commit()
+    db.close()
+    with open(logs / "a.log", "ab") as handle:
+        handle.write(lines_of(2, start=70))
+    assert comparable(analyze([logs], state_dir=tmp_path / "state")) == comparable(analyze([logs]))

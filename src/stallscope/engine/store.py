@@ -140,7 +140,11 @@ class RunStore:
         """The plain data saved under `name`, or None."""
         self._settled_tables()
         row = self.db.execute("SELECT data FROM settled WHERE name = ?", (name,)).fetchone()
-        return None if row is None else marshal.loads(row[0])
+        try:
+            data = None if row is None else marshal.loads(row[0])
+        except (ValueError, EOFError, TypeError):  # damaged: computed again from the rows
+            return None
+        return data if isinstance(data, dict) else None
 
     def settle(self, name, data, keys=()):
         """Saves `data` under `name` and adds `keys` to those it covers."""
