@@ -194,13 +194,14 @@ def main():
     params = module.params
     try:
         if params["merge_states"]:
-            report = analyze_states(params["merge_states"], thresholds=params["thresholds"], async_level=params["async_level"])
+            report = analyze_states(params["merge_states"], thresholds=params["thresholds"], async_level=params["async_level"],
+                                    timeline=bool(params["out_dir"]))
         else:
             state_dir = params["state_dir"]
             scratch = _scratch_copy(state_dir) if state_dir and module.check_mode else None
             try:
                 report = analyze(params["paths"], thresholds=params["thresholds"], async_level=params["async_level"],
-                                 state_dir=scratch or state_dir, jobs=params["jobs"])
+                                 state_dir=scratch or state_dir, jobs=params["jobs"], timeline=bool(params["out_dir"]))
             finally:
                 if scratch:
                     shutil.rmtree(scratch, ignore_errors=True)

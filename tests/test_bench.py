@@ -29,3 +29,14 @@ def test_floor_times_each_step_and_analyze(tmp_path):
     assert [row.split(" | ")[0] for row in rows[1:]] == [
         "| `grep -c '\\['`", "| read in chunks", "| + newline count", "| + one event-pattern pass",
         "| + family substring checks", "| the same, 2 processes (fork)", "| `stallscope analyze`"]
+
+
+def test_incremental_times_a_resumed_analysis_against_a_baseline(tmp_path):
+    work = tmp_path / "work"
+    result = subprocess.run([sys.executable, str(BENCH / "incremental.py"), "--size-mb", "2", "--append-mb", "0.2",
+                             "--repeat", "1", "--work", str(work), "--baseline", "HEAD"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not work.exists(), "the work directory is removed without --keep"
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| this tree", "| `HEAD`"]

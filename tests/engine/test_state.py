@@ -219,3 +219,63 @@ def test_files_read_by_worker_processes_give_the_one_process_report(tmp_path, mo
     (logs / "c.log").write_bytes(lines_of(5, start=7000))
     assert comparable(analyze([logs], jobs=2, state_dir=tmp_path / "state")) == comparable(analyze([logs], jobs=1))
     assert workers == [2, 2, 2]
+
+
+def test_a_resumed_analysis_joins_only_the_new_and_unfinished_traces(tmp_path, monkeypatch):
+    """The updates an earlier analysis settled (every occurrence done) are kept in the state: a
+    resumed analysis joins the traces of the events logged since and those still in flight."""
+    from stallscope.engine import records
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "orchestrator.log").write_bytes(lines_of(50) + b"[weights][open1] client.send path=/update_weights t=1.0\n")
+    analyze([logs], state_dir=tmp_path / "state")
+    joined = []
+    update = records._update
+    monkeypatch.setattr(records, "_update", lambda trace, *args: joined.append(trace) or update(trace, *args))
+    with open(logs / "orchestrator.log", "ab") as handle:
+        handle.write(lines_of(2, start=50))
+    report = analyze([logs], state_dir=tmp_path / "state")
+    assert sorted(set(joined)) == ["open1", "u50", "u51"]
+    assert (report["updates"]["complete"], report["updates"]["incomplete"]) == (52, 1)
+    assert comparable(report) == comparable(analyze([logs]))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(late=st.sampled_from(["reused_trace", "server_side", "earlier_file", "warmup_steps"]))
+def test_what_a_settled_part_cannot_hold_is_computed_again(tmp_path_factory, late):
+    """A settled trace with a new event (its id reused, its server side logged late in another file),
+    batches logged in a file placed before those folded, another warm-up: the report still equals a
+    full analysis."""
+    root = tmp_path_factory.mktemp("late")
+    logs, state = root / "logs", root / "state"
+    logs.mkdir()
+    (logs / "orchestrator.log").write_bytes(lines_of(30))
+    thresholds = None
+    check_resumed(logs, state)
+    if late == "reused_trace":
+        with open(logs / "orchestrator.log", "ab") as handle:
+            handle.write(lines_of(2, start=3))
+    elif late == "server_side":
+        (logs / "server.log").write_bytes(b"[weights][u7] server.recv path=/update_weights t=7.5\n"
+                                          b"[weights][u7] rpc.start op=update_weights t=7.6\n")
+    elif late == "earlier_file":
+        (logs / "a_orchestrator.log").write_bytes(lines_of(4, start=200))
+    else:
+        thresholds = {"success_criteria": {"warmup_steps": 5}}
+    full = comparable(analyze([logs], thresholds=thresholds))
+    assert comparable(analyze([logs], state_dir=state, thresholds=thresholds)) == full
+
+
+def test_a_damaged_settled_part_is_computed_again_from_the_rows(tmp_path):
+    import sqlite3
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(lines_of(20))
+    analyze([logs], state_dir=tmp_path / "state")
+    db = sqlite3.connect(tmp_path / "state" / STATE_FILE)
+    db.execute("UPDATE settled SET data = x'00ff'")
+    db.commit()
+    db.close()
+    with open(logs / "a.log", "ab") as handle:
+        handle.write(lines_of(2, start=70))
+    assert comparable(analyze([logs], state_dir=tmp_path / "state")) == comparable(analyze([logs]))

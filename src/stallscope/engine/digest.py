@@ -6,10 +6,13 @@ clock bounds are gathered without reading the updates back from the store (each 
 ~0.35 s per GB of log, measured). Only the timeline reads the stored updates again.
 
 The join runs in trace order; where order shows in the report (the slowest updates' ties, the
-incomplete updates' listing) it is restored from each update's first (file, line).
+incomplete updates' listing) it is restored from each update's first (file, line). So a digest does
+not depend on the order updates come in: the digest of the updates an earlier analysis settled is
+kept in the state (dump(), load()) and the new updates are added to it.
 """
 
 import heapq
+from array import array
 
 from . import correlation
 from .samples import SPILL_EVERY, Samples, spill
@@ -21,8 +24,7 @@ SLOWEST = 10
 
 
 class UpdateDigest:
-    def __init__(self, warmup=None):
-        self.warmup = warmup  # a warmup.Warmup offered every update, or None
+    def __init__(self):
         self.count = 0
         self.counts = {"complete": 0, "incomplete": 0, "server_only": 0, "client_side": 0, "by_op": {}}
         self.samples = {name: Samples() for name in SAMPLED}
@@ -57,9 +59,34 @@ class UpdateDigest:
                 heapq.heapreplace(self._slowest, (key, update))
         if update.incomplete:
             self._incomplete.append((first_position, update))
-        if self.warmup is not None:
-            self.warmup.offer(update, first_position)
         self.clocks.add(update)
+
+    def dump(self, portable):
+        """Plain data; `portable(update)`: an update as plain data that load() is given back."""
+        return {"count": self.count, "counts": self.counts,
+                "samples": {name: _bytes(values) for name, values in self.samples.items()},
+                "rpc_ms_by_op": {op: _bytes(values) for op, values in self.rpc_ms_by_op.items()},
+                "pairs": [(key, bounds) for key, bounds in self.clocks.pairs.items()],
+                "send_to_recv": [(key, _bytes(values)) for key, values in self.clocks.send_to_recv.items()],
+                "slowest": [portable(update) for _, update in self._slowest],
+                "incomplete": [portable(update) for _, update in self._incomplete]}
+
+    @classmethod
+    def load(cls, data, restore, first_position):
+        """The digest dump() saved; `restore(data)`: an update from portable(); `first_position(update)`:
+        its first event's (file, line) as the report places it now."""
+        digest = cls()
+        digest.count, digest.counts = data["count"], data["counts"]
+        digest.samples = {name: _samples(values) for name, values in data["samples"].items()}
+        digest.rpc_ms_by_op = {op: _samples(values) for op, values in data["rpc_ms_by_op"].items()}
+        digest.clocks.pairs = {tuple(key): list(bounds) for key, bounds in data["pairs"]}
+        digest.clocks.send_to_recv = {tuple(key): _samples(values) for key, values in data["send_to_recv"]}
+        for field, entries in (("_slowest", data["slowest"]), ("_incomplete", data["incomplete"])):
+            updates = [restore(entry) for entry in entries]
+            setattr(digest, field, [(first_position(update), update) for update in updates])
+        digest._slowest = [((update.wall_ms, _negated(position)), update) for position, update in digest._slowest]
+        heapq.heapify(digest._slowest)
+        return digest
 
     def slowest(self):
         """The SLOWEST updates with a wall_ms, slowest first (ties: first logged first)."""
@@ -68,6 +95,16 @@ class UpdateDigest:
     def incomplete(self):
         """The incomplete updates in the order of their first event."""
         return [update for _, update in sorted(self._incomplete, key=lambda item: item[0])]
+
+
+def _bytes(samples):
+    return array("d", iter(samples)).tobytes()  # iter(): the spilled runs too
+
+
+def _samples(data):
+    values = Samples(array("d", data))
+    values.spill()
+    return values
 
 
 def _negated(position):

@@ -1,7 +1,9 @@
 """Which host wrote a log file, and its async_level, from the nearest run_manifest.json.
 
 A file's manifest is the nearest `run_manifest.json` in its directory or a parent, up to the root it
-was found under (docs/architecture.md, "The run directory and manifest"). A manifest that cannot be
+was found under and that root's parent: a run directory's `logs/` analysed alone (as status and a
+digest collection do on a host) has its manifest one level up (docs/architecture.md, "The run
+directory and manifest"). A manifest that cannot be
 read is ignored with a warning: the analysis goes on as if it were absent.
 """
 
@@ -22,6 +24,8 @@ def resolve(files, warnings):
 
 def _for_file(log_file, cache, warnings):
     root = os.path.abspath(log_file.root)
+    if os.path.isdir(root):
+        root = os.path.dirname(root)  # the analysed directory's parent too (a run dir's logs/)
     directory = os.path.dirname(os.path.abspath(log_file.path))
     while True:
         candidate = os.path.join(directory, MANIFEST)
@@ -55,10 +59,10 @@ def _read(path, warnings):
         warnings.append(f"{path}: config.async_level {async_level!r} is not a non-negative integer; ignored")
         async_level = None
     return {"host": host, "async_level": async_level, "manifest": path,
-            "clock": _clock(os.path.join(os.path.dirname(path), COLLECT_RECORD))}
+            "clock": collected_clock(os.path.join(os.path.dirname(path), COLLECT_RECORD))}
 
 
-def _clock(path):
+def collected_clock(path):
     """[t= to controller time, uncertainty] from a collect.json, or None (absent or unreadable: the
     clocks are then reconciled from the updates alone)."""
     try:

@@ -22,7 +22,7 @@ from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
 from .findings import diagnose, evaluate_all
 from .gc_pause import gc_paused
 from .inputs import discover
-from .manifests import resolve
+from .manifests import COLLECT_RECORD, collected_clock, resolve
 from .metrics import summarize_all
 from .stats import summarize
 from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS
@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 COUNTS = ("bytes", "lines", "recognised", "malformed", "overlong_lines")
 
 
-def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None, progress=None):
+def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None, progress=None, timeline=True):
     """Analyses the log files under `paths`; returns the report (plain, JSON-serialisable data).
 
     `thresholds`: a dict shaped like thresholds.DEFAULT_THRESHOLDS, merged over it.
@@ -44,7 +44,8 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None,
     partial state is resumed (only bytes appended since are read) and saved. `jobs`: worker
     processes reading files (default: the machine's cores; 1: none). `progress(path, size)`: called
     with the bytes read (decompressed) after each chunk of a file, or, read by a worker process, once
-    the file is read. Raises InputError
+    the file is read. `timeline`: False leaves the report's timeline out (report.timeline None:
+    the report's files cannot be written from it), which a diagnosis alone does not need. Raises InputError
     (unusable input or option), NoRecognisedLines (nothing of a known log family in readable
     inputs) or EngineError (no room for the working data).
     """
@@ -55,16 +56,17 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None,
         warnings = []
         state = State.open(state_dir, warnings) if state_dir else State()
         try:
-            files = read(state, paths, warnings, jobs, progress)
-            return report(state, files, table, async_level, warnings, paths)
+            files = read(state, paths, table, warnings, jobs, progress)
+            return report(state, files, table, async_level, warnings, paths, timeline)
         finally:
             state.db.rollback()  # the unfinished last lines read for this report only
             state.close()
 
 
-def analyze_states(state_dirs, thresholds=None, async_level=None):
+def analyze_states(state_dirs, thresholds=None, async_level=None, timeline=True):
     """The report of the partial states saved in `state_dirs` (e.g. one per host), merged. A
-    state's files are reported as they were when it was saved (without their unfinished last lines).
+    state's files are reported as they were when it was saved (without their unfinished last lines);
+    a collect.json beside a state directory (runs/<run_id>/<host>/) gives its files the host's clock.
     Raises InputError for a directory without a usable state."""
     table = merge_thresholds(thresholds)
     with gc_paused(), _working_data(None):
@@ -78,12 +80,18 @@ def analyze_states(state_dirs, thresholds=None, async_level=None):
                     part = State.load(path)
                 except StateRejected as error:
                     raise InputError(str(error)) from None
+                # A state collected from a host (collect_mode digest) has collect.json beside its
+                # directory: the host's clock as collect measured it, which the host could not know.
+                clock = collected_clock(os.path.join(os.path.dirname(os.path.abspath(directory)), COLLECT_RECORD))
+                for entry in part.files.values():
+                    entry["clock"] = entry["clock"] or clock
                 try:
                     merged.merge(part)
                 finally:
                     part.close()
+            settle(merged, merged.files, table)
             files = {file_id: dict(entry) for file_id, entry in merged.files.items()}
-            return report(merged, files, table, async_level, [], state_dirs)
+            return report(merged, files, table, async_level, [], state_dirs, timeline)
         finally:
             merged.close()
 
@@ -105,7 +113,7 @@ def _working_data(state_dir):
                           "free space there or point TMPDIR elsewhere") from None
 
 
-def read(state, paths, warnings, jobs=None, progress=None):
+def read(state, paths, table, warnings, jobs=None, progress=None):
     """Reads into `state` what the log files under `paths` hold beyond what it has read; saves it
     (a state file then holds it); then reads each file's unfinished last line for this report only.
     Returns file id -> the file's record as reported (with those last lines).
@@ -132,6 +140,7 @@ def read(state, paths, warnings, jobs=None, progress=None):
                                       None if progress is None else functools.partial(progress, path)))
                  for file_id, path in todo]
     state.save()
+    settle(state, state.files, table)
     files = {file_id: dict(entry) for file_id, entry in state.files.items()}
     for file_id, span in spans:
         if span is None:
@@ -237,9 +246,22 @@ def _route(partials, sink):
     return on_event
 
 
-def report(state, files, table, async_level=None, warnings=None, paths=()):
+def settle(state, files, table):
+    """Keeps in the state what of the run's records the bytes read cannot change any more (the
+    families' settle()), so that the next report computes only what is new; commits."""
+    ranks = state.ranks()
+    state.store.set_ranks(ranks)
+    ordered = sorted(files, key=ranks.__getitem__)
+    entries = [files[file_id] for file_id in ordered]
+    for family in RUNS:
+        if hasattr(family, "settle"):
+            family.settle(state.store, entries, [entry["families"].get(family.NAME) for entry in entries], ordered, table)
+    state.db.commit()
+
+
+def report(state, files, table, async_level=None, warnings=None, paths=(), timeline=True):
     """The report from a state: `files`, file id -> the file's record (state.files, or read()'s
-    answer); `table`: a merged threshold table."""
+    answer); `table`: a merged threshold table; `timeline`: whether to write the timeline's rows."""
     warnings = [] if warnings is None else warnings
     ranks = state.ranks()
     state.store.set_ranks(ranks)
@@ -256,7 +278,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
             warnings.append(f"{entry['path']}: {entry['malformed']} tagged line(s) with unreadable fields ignored")
     store = state.store
     records, seen, values = {}, [], {}
-    settings = {"clocks": _clocks(files, ordered), "thresholds": table}
+    settings = {"clocks": _clocks(files, ordered), "thresholds": table, "file_ids": ordered}
     for family in RUNS:
         partials = [files[file_id]["families"].get(family.NAME) for file_id in ordered]
         records[family.NAME] = family.run(store, inputs, partials, settings)
@@ -312,7 +334,8 @@ def report(state, files, table, async_level=None, warnings=None, paths=()):
         "warnings": warnings,
     })
     result.update(sections)
-    result.timeline = Timeline(records["prime-rl"], records["dask"])
+    if timeline:
+        result.timeline = Timeline(records["prime-rl"], records["dask"])
     return result
 
 

@@ -8,9 +8,14 @@ clock), and stored as rows; samples go to the file's SampleSink. What the next b
 continue from (the updates in flight, the batches open) is plain data in dump().
 
 The run (records()): the stored weight events joined by trace into updates, each handed once to an
-UpdateDigest (digest.py) and, with a client-side event, kept as a timeline row.
+UpdateDigest (digest.py) and, with a client-side event, kept as a timeline row; the stored batches
+folded in log order (BatchSummary). Once a state is saved, settle() keeps what of this the bytes read
+cannot change (the finished traces' digest and rows, the batches' fold) in the state, and records()
+continues from it: a resumed analysis joins the new and unfinished traces and folds the new batches.
 """
 
+import heapq
+import itertools
 import marshal
 from collections import deque, namedtuple
 from itertools import groupby
@@ -21,6 +26,7 @@ from .digest import UpdateDigest
 from .gpu_run import CHECKPOINT_WAIT, WEIGHT_UPDATE, moment
 from .samples import Samples
 from .store import FLUSH_ROWS
+from .throughput import Throughput
 
 UPDATE_PHASES = ("client.send", "server.recv", "rpc.start", "rpc.done", "client.done")
 PHASE_INDEX = {phase: index for index, phase in enumerate(UPDATE_PHASES)}
@@ -199,12 +205,14 @@ class Checkpoints(StoredRows):
     table = "checkpoints"
 
 
-def records(store, files, partials, warmup):
+def records(store, files, partials, warmup, ids, warmup_steps):
     """The run's prime-rl records from the files' partial states.
 
     `files`: per report position, `{"host", "async_level"}`; `partials`: per report position, the
     file's dumped PrimeRlPartial (or None); `warmup`: a warmup.Warmup, told each file's first
-    client-side traces and offered every joined update.
+    client-side traces and offered every joined update; `ids`: per report position, the file's id
+    in the state; `warmup_steps`: the throughput's warm-up batches. What settle() kept in the state
+    is taken from it, the rest computed now.
     """
     for rank, partial in enumerate(partials):
         for trace in partial["first_clients"] if partial else ():
@@ -215,12 +223,17 @@ def records(store, files, partials, warmup):
             seconds = untraced_per_second.setdefault(entry["host"], {})
             for second, count in partial["untraced_per_second"].items():
                 seconds[second] = seconds.get(second, 0) + count
-    last_done_line = [partial["last_done_line"] if partial else 0 for partial in partials]
-    digest, duplicates, timeline = _join(store, files, last_done_line, warmup)
+    join = _Join(store, files, partials, ids)
+    join.run(settling=False)
+    for update in join.warmup_candidates:
+        warmup.offer(update, _first_position(update))
+    join.timeline.close()
     return {
-        "updates": digest,
-        "timeline_updates": timeline,
-        "duplicate_trace_ids": duplicates,
+        "updates": join.digest,
+        "timeline_updates": join.timeline,
+        "duplicate_trace_ids": join.duplicates,
+        "batch_summary": _fold_batches(store, files, ids, warmup_steps, settling=False),
+        "file_ranks": {file_id: rank for rank, file_id in enumerate(ids)},  # a settled part's file ids -> positions
         "batches": Batches(store, sum(partial["batches"] for partial in partials if partial)),
         "checkpoints": Checkpoints(store, sum(partial["checkpoints"] for partial in partials if partial)),
         "staleness_excess": _staleness_excess(store, files),
@@ -228,6 +241,107 @@ def records(store, files, partials, warmup):
                      "per_second": untraced_per_second},
         "server_events": sum(partial["server_events"] for partial in partials if partial),
     }
+
+
+def settle(store, files, partials, ids, warmup_steps):
+    """Keeps in the state what later bytes cannot change: the join of the weight events (the updates
+    of the traces whose every occurrence is done, client.done: their digest, timeline rows and
+    warm-up candidates) and the batches' summary so far. Arguments as records()'."""
+    _Join(store, files, partials, ids).run(settling=True)
+    _fold_batches(store, files, ids, warmup_steps, settling=True)
+
+
+def _same_files(saved_order, files, rank_of):
+    """Whether the files a settled part saw (file id, host, in report order) are all still there, on
+    the same hosts, in the same order (files added since may be anywhere among them)."""
+    for file_id, host in saved_order:
+        if file_id not in rank_of or files[rank_of[file_id]]["host"] != host:
+            return False
+    ranks = [rank_of[file_id] for file_id, _ in saved_order]
+    return ranks == sorted(ranks)
+
+
+def _file_order(files, ids):
+    return [(file_id, files[rank]["host"]) for rank, file_id in enumerate(ids)]
+
+
+BATCHES = "prime-rl.batches"
+
+
+def _fold_batches(store, files, ids, warmup_steps, settling):
+    """The BatchSummary of every batch: the settled one continued with the batches stored since when
+    they all come after those it folded (a live orchestrator log is appended to), else folded anew."""
+    rank_of = {file_id: rank for rank, file_id in enumerate(ids)}
+    saved = store.settled(BATCHES)
+    last_row = store.last_row("batches")
+    summary, rows, last = None, None, None
+    if saved is not None and saved["warmup_steps"] == warmup_steps and _same_files(saved["order"], files, rank_of):
+        rows = store.by_position("batches", saved["rows"])
+        first = next(rows, None)
+        last = saved["last"]
+        if first is None or last is None or (first[2], first[3]) > (rank_of[last[0]], last[1]):
+            summary = BatchSummary.load(warmup_steps, saved["summary"])
+            rows = itertools.chain([first] if first else [], rows)
+    if summary is None:
+        summary, rows, last = BatchSummary(warmup_steps), store.by_position("batches"), None
+    for _, _, rank, line, values in rows:
+        summary.add((rank, line, *values), ids[rank], files[rank]["host"])
+        last = (ids[rank], line)
+    if settling:
+        store.settle(BATCHES, {"order": _file_order(files, ids), "rows": last_row, "last": last,
+                               "warmup_steps": warmup_steps, "summary": summary.dump()})
+    return summary
+
+
+class BatchSummary:
+    """What the report needs of every generation batch, folded in (file, line) order: the throughput
+    section's sources, the slowest batches that overlapped weight updates (generation_contention)
+    and the in-flight requests at the start of those batches (frontend_queue_saturation)."""
+
+    SLOWEST = 5
+
+    def __init__(self, warmup_steps):
+        self.throughput = Throughput(warmup_steps)
+        self.folded = 0
+        self.slowest = []  # min-heap of (dur_ms, -fold index, file, line, first updates) of batches during updates
+        self.inflight_sum, self.inflight_count = 0, 0
+
+    def add(self, row, file, host):
+        """A batch row (BATCH_FIELDS order, its file a report position) of the file with id `file`."""
+        self.throughput.add(row, file, host)
+        self.folded += 1
+        updates = row[-1]
+        if updates:
+            entry = (row[5], -self.folded, file, row[1], updates[:5])
+            if len(self.slowest) < self.SLOWEST:
+                heapq.heappush(self.slowest, entry)
+            elif entry[:2] > self.slowest[0][:2]:
+                heapq.heapreplace(self.slowest, entry)
+            if row[8] is not None:
+                self.inflight_sum += row[8]
+                self.inflight_count += 1
+
+    def slowest_during_updates(self, rank_of):
+        """The slowest batches that overlapped weight updates, slowest first (ties: logged first), as
+        dicts of file (report position), line, dur_ms, updates (the first five)."""
+        return [{"file": rank_of[file], "line": line, "dur_ms": dur_ms, "updates": list(updates)}
+                for dur_ms, _, file, line, updates in sorted(self.slowest, reverse=True)]
+
+    def inflight_during_updates_mean(self):
+        return self.inflight_sum / self.inflight_count if self.inflight_count else None
+
+    def dump(self):
+        return {"throughput": self.throughput.dump(), "folded": self.folded, "slowest": self.slowest,
+                "inflight": (self.inflight_sum, self.inflight_count)}
+
+    @classmethod
+    def load(cls, warmup_steps, data):
+        summary = cls(warmup_steps)
+        summary.throughput = Throughput.load(warmup_steps, data["throughput"])
+        summary.folded, summary.slowest = data["folded"], [tuple(entry) for entry in data["slowest"]]
+        heapq.heapify(summary.slowest)
+        summary.inflight_sum, summary.inflight_count = data["inflight"]
+        return summary
 
 
 def _staleness_excess(store, files):
@@ -241,36 +355,113 @@ def _staleness_excess(store, files):
     return excess
 
 
-def _join(store, files, last_done_line, warmup):
-    """Joins the stored weight events by trace into updates, each handed to the digest and, with a
-    client-side event, kept as a timeline row; (UpdateDigest, duplicate trace ids, timeline rows)."""
-    digest = UpdateDigest(warmup)
-    duplicates = 0
-    timeline = TimelineUpdates(store)
-    for trace, marks in groupby(store.by_key("marks"), key=lambda row: row[0]):
-        phases = ([], [], [], [], [])
-        for _, phase, rank, line, values in marks:
-            phases[phase].append(Mark(rank, line, *values))
-        occurrences = max(len(events) for events in phases)
-        duplicates += occurrences > 1
-        for index in range(occurrences):
-            update = _update(trace, Phases(*(events[index] if index < len(events) else None for events in phases)),
-                             files, last_done_line)
-            client = update.events.client_send or update.events.client_done
-            if client is not None:
-                timeline.add((client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
-                              update.queue_ms, update.rpc_ms, update.complete, client is update.events.client_send))
-            digest.add(update, _first_position(update))
-    timeline.close()
-    return digest, duplicates, timeline
+JOIN = "prime-rl.join"
+
+
+class _Join:
+    """The weight events joined by trace into updates, each handed to the digest and, with a
+    client-side event, kept as a timeline row.
+
+    What settle() kept (SETTLED: the digest of the settled traces, the traces still open, the last
+    marks row joined, the files it saw in report order with their hosts) is resumed when it still
+    holds: no file it saw has moved in the report's order or changed host, and no trace it settled
+    has a new event. Then only the open traces and those of the marks written since are joined;
+    otherwise every trace is (and settle() starts again).
+    """
+
+    def __init__(self, store, files, partials, ids):
+        self.store, self.files, self.ids = store, files, ids
+        self.rank_of = {file_id: rank for rank, file_id in enumerate(ids)}
+        self.last_done_line = [partial["last_done_line"] if partial else 0 for partial in partials]
+        self.first_clients = {trace for partial in partials if partial for trace in partial["first_clients"]}
+        self.timeline = TimelineUpdates(store)
+        self.warmup_candidates = []
+
+    def run(self, settling):
+        store = self.store
+        saved = self._resumable(store.settled(JOIN))
+        last_row = store.last_row("marks")
+        if saved is not None:
+            touched = set(saved["open"]) | store.keys_after("marks", saved["marks"])
+            if store.settled_keys_among(JOIN, touched):
+                saved = None  # a settled trace has a new event: its updates change
+        if saved is None:
+            if settling:
+                store.forget_settled(JOIN)
+            self.digest, self.duplicates = UpdateDigest(), 0
+            rows = store.by_key("marks")
+        else:
+            self.digest = UpdateDigest.load(saved["digest"], self._restored, _first_position)
+            self.duplicates = saved["duplicates"]
+            self.warmup_candidates = [self._restored(update) for update in saved["warmup"]]
+            self.timeline.settled, self.timeline.settled_count = True, saved["timeline_rows"]
+            rows = store.by_keys("marks", touched)
+        still_open, settled, timeline_rows = [], [], []
+        for trace, updates, duplicate in self._joined(rows):
+            settles = settling and all(update.complete for update in updates)
+            if settling and not settles:
+                still_open.append(trace)
+                continue
+            self.duplicates += duplicate
+            for update in updates:
+                client = update.events.client_send or update.events.client_done
+                if client is not None:
+                    row = (client.file, client.line, client.ts, client.t, trace, update.op, update.wall_ms,
+                           update.queue_ms, update.rpc_ms, update.complete, client is update.events.client_send)
+                    if settling:
+                        timeline_rows.append((self.ids[client.file], client.line, (None, *row[1:])))
+                    else:
+                        self.timeline.add(row)
+                self.digest.add(update, _first_position(update))
+                if trace in self.first_clients:
+                    self.warmup_candidates.append(update)
+            if settling:
+                settled.append(trace)
+        if settling:
+            store.settle_rows(JOIN, timeline_rows)
+            self.timeline.settled_count += len(timeline_rows)
+            store.settle(JOIN, {"order": _file_order(self.files, self.ids), "timeline_rows": self.timeline.settled_count,
+                                "marks": last_row, "open": still_open, "duplicates": self.duplicates,
+                                "digest": self.digest.dump(self._portable),
+                                "warmup": [self._portable(update) for update in self.warmup_candidates]}, settled)
+
+    def _resumable(self, saved):
+        """The saved join if the files it saw are still in the same order, on the same hosts."""
+        return saved if saved is not None and _same_files(saved["order"], self.files, self.rank_of) else None
+
+    def _joined(self, rows):
+        """(trace, its updates, whether its id occurs more than once) per trace of the marks rows."""
+        files, last_done_line = self.files, self.last_done_line
+        for trace, marks in groupby(rows, key=lambda row: row[0]):
+            phases = ([], [], [], [], [])
+            for _, phase, rank, line, values in marks:
+                phases[phase].append(Mark(rank, line, *values))
+            occurrences = max(len(events) for events in phases)
+            yield trace, [_update(trace, Phases(*(events[index] if index < len(events) else None for events in phases)),
+                                  files, last_done_line) for index in range(occurrences)], occurrences > 1
+
+    def _portable(self, update):
+        """An update as plain data, its events' files by id (positions in the report can change)."""
+        events = tuple(None if mark is None else (self.ids[mark.file], *mark[1:]) for mark in update.events)
+        return (*update[:2], events, *update[3:])
+
+    def _restored(self, data):
+        trace, op, events, *rest = data
+        events = Phases(*(None if mark is None else Mark(self.rank_of[mark[0]], *mark[1:]) for mark in events))
+        update = Update(trace, op, events, *rest)
+        send = events.client_send
+        return update._replace(later_done_in_file=send is not None and self.last_done_line[send.file] > send.line)
 
 
 class TimelineUpdates:
     """The timeline rows (TIMELINE_UPDATE_COLUMNS) of the updates with a client-side event, in
-    (file, line) order of that event: kept in the store's temporary schema, never in the state."""
+    (file, line) order of that event: the settled ones' kept in the state (when `settled`), the
+    others in the store's temporary schema."""
 
     def __init__(self, store):
         self.store = store
+        self.settled = False
+        self.settled_count = 0
         self.count = 0
         self._rows = []
         store.db.execute("CREATE TEMP TABLE IF NOT EXISTS timeline_updates (file INTEGER, line INTEGER, data BLOB)")
@@ -279,20 +470,35 @@ class TimelineUpdates:
     def add(self, row):
         self._rows.append(row)
         if len(self._rows) >= FLUSH_ROWS:
-            self.close()
+            self._flush()
 
-    def close(self):
+    def _flush(self):
         self.store.db.executemany("INSERT INTO temp.timeline_updates VALUES (?, ?, ?)",
                                   ((row[0], row[1], marshal.dumps(row)) for row in self._rows))
         self.count += len(self._rows)
         self._rows = []
 
+    def close(self):
+        """Adds the settled rows (now that the report's file positions are known) to the count."""
+        self._flush()
+        if self.settled:
+            self.count += self.settled_count
+
     def __len__(self):
         return self.count
 
     def __iter__(self):
-        for (data,) in self.store.db.execute("SELECT data FROM temp.timeline_updates ORDER BY file, line"):
-            yield marshal.loads(data)
+        return self.head()
+
+    def head(self, limit=-1):
+        """The first `limit` rows (all by default) in order."""
+        fresh = ((row[0], row[1], row) for row in map(marshal.loads, (data for (data,) in self.store.db.execute(
+            "SELECT data FROM temp.timeline_updates ORDER BY file, line LIMIT ?", (limit,)))))
+        if not self.settled:
+            return (row for _, _, row in fresh)
+        kept = ((rank, line, (rank, *row[1:])) for rank, line, row in self.store.settled_rows(JOIN, limit))
+        rows = (row for _, _, row in heapq.merge(kept, fresh, key=lambda item: item[:2]))
+        return rows if limit < 0 else itertools.islice(rows, limit)
 
 
 def _update(trace, events, files, last_done_line):

@@ -23,7 +23,7 @@ from .inputs import LogFile, compressed
 from .store import RunStore
 
 FORMAT = "stallscope-state"
-VERSION = "1"
+VERSION = "2"  # 2: the settled part (store.py); an engine of version 1 would not keep it in step
 STATE_FILE = "state.sqlite"
 FINGERPRINT_BYTES = 4096
 FILE_KEYS = ("path", "host", "async_level", "manifest", "clock", "offset", "lines", "bytes", "recognised", "malformed",

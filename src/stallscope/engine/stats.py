@@ -1,6 +1,8 @@
 """Summary statistics of one metric's samples."""
 
+import itertools
 import math
+import operator
 
 STAT_KEYS = ("count", "mean", "stddev", "min", "p50", "p90", "p95", "p99", "max")
 
@@ -42,8 +44,13 @@ def summarize(values):
     if not isinstance(ordered, list):  # a merge of sorted runs: keep only the ranks needed
         wanted = {0, count - 1}.union(*(_ranks(count, q)[:2] for q in PERCENTILES))
         ordered = {rank: value for rank, value in enumerate(ordered) if rank in wanted}
-    mean = math.fsum(values) / count
-    variance = math.fsum((v - mean) ** 2 for v in values) / count
+    every = ordered if isinstance(ordered, list) else values  # fsum is exact: any order, fewest reads
+    mean = math.fsum(every) / count
+    deviations = list(map(operator.sub, every, itertools.repeat(mean))) if isinstance(ordered, list) else None
+    if deviations is not None:  # in C: 10^5 samples per GB of log, per metric
+        variance = math.fsum(map(operator.mul, deviations, deviations)) / count
+    else:
+        variance = math.fsum((v - mean) * (v - mean) for v in values) / count
     return {
         "count": count,
         "mean": mean,

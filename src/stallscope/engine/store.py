@@ -28,6 +28,7 @@ class RunStore:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS ranks (file INTEGER PRIMARY KEY, rank INTEGER)")
         self._pending = {}  # table -> rows not yet written
         self._known = set(self.tables())
+        self._settled_ready = False
 
     def tables(self):
         """The row tables the database holds (one per kind of record a family keeps)."""
@@ -83,26 +84,115 @@ class RunStore:
 
     def by_key(self, table):
         """(key, sub, rank, line, values) of `table` in key, sub, then (rank, line) order."""
+        self._index_keys(table)
         return self._read(table, "r.key, r.sub, k.rank, r.line")
 
-    def by_position(self, table):
-        """(key, sub, rank, line, values) of `table` in (rank, line) order."""
-        return self._read(table, "k.rank, r.line, r.rowid")
+    def by_position(self, table, after=0):
+        """(key, sub, rank, line, values) of `table` in (rank, line) order; only the rows written
+        after its row number `after` (last_row()) when given."""
+        return self._read(table, "k.rank, r.line, r.rowid", "WHERE r.rowid > ?", (after,))
 
-    def _read(self, table, order):
+    def by_keys(self, table, keys):
+        """by_key() of the rows whose key is one of `keys`."""
+        self._index_keys(table)
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys (key TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.wanted_keys")
+        self.db.executemany("INSERT OR IGNORE INTO temp.wanted_keys VALUES (?)", ((key,) for key in keys))
+        return self._read(table, "r.key, r.sub, k.rank, r.line", "WHERE r.key IN (SELECT key FROM temp.wanted_keys)")
+
+    def _index_keys(self, table):
+        """Indexes `table` by key (kept in the state, as rows are added): by_keys() then reads a few
+        keys of many rows without a scan."""
+        self.flush()
+        if f"rows_{table}" in self._known:
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS rows_{table}_key ON rows_{table} (key)")
+
+    def keys_after(self, table, after):
+        """The distinct keys of the rows of `table` written after its row number `after`."""
+        self.flush()
+        if f"rows_{table}" not in self._known:
+            return set()
+        return {key for (key,) in self.db.execute(f"SELECT DISTINCT key FROM rows_{table} WHERE rowid > ?", (after,))}
+
+    def last_row(self, table):
+        """The row number of the last row written to `table` (0 without rows): where a later
+        by_position(table, after=...) or keys_after() starts."""
+        self.flush()
+        if f"rows_{table}" not in self._known:
+            return 0
+        return self.db.execute(f"SELECT coalesce(max(rowid), 0) FROM rows_{table}").fetchone()[0]
+
+    def _read(self, table, order, where="", parameters=()):
         self.flush()
         if f"rows_{table}" not in self._known:
             return
         for key, sub, rank, line, data in self.db.execute(
-                f"SELECT r.key, r.sub, k.rank, r.line, r.data FROM rows_{table} r JOIN ranks k ON r.file = k.file ORDER BY {order}"):
+                f"SELECT r.key, r.sub, k.rank, r.line, r.data FROM rows_{table} r JOIN ranks k ON r.file = k.file "
+                f"{where} ORDER BY {order}", parameters):
             yield key, sub, rank, line, marshal.loads(data)
+
+    # The settled part of the run's records (records.py, throughput.py): what earlier analyses of
+    # this state computed that later bytes cannot change, kept as plain data under a name, with the
+    # keys (trace ids) it covers, so that an analysis computes only what is new. Forgotten whenever
+    # a file's rows are (a file read again from the start).
+
+    def settled(self, name):
+        """The plain data saved under `name`, or None."""
+        self._settled_tables()
+        row = self.db.execute("SELECT data FROM settled WHERE name = ?", (name,)).fetchone()
+        try:
+            data = None if row is None else marshal.loads(row[0])
+        except (ValueError, EOFError, TypeError):  # damaged: computed again from the rows
+            return None
+        return data if isinstance(data, dict) else None
+
+    def settle(self, name, data, keys=()):
+        """Saves `data` under `name` and adds `keys` to those it covers."""
+        self._settled_tables()
+        self.db.execute("INSERT OR REPLACE INTO settled VALUES (?, ?)", (name, marshal.dumps(data)))
+        self.db.executemany("INSERT OR IGNORE INTO settled_keys VALUES (?, ?)", ((name, key) for key in keys))
+
+    def settled_keys_among(self, name, keys):
+        """Whether any of `keys` is covered by what is settled under `name`."""
+        self._settled_tables()
+        return any(self.db.execute("SELECT 1 FROM settled_keys WHERE name = ? AND key = ?", (name, key)).fetchone()
+                   for key in keys)
+
+    def settle_rows(self, name, rows):
+        """Adds rows (file id, line, values) to those settled under `name`."""
+        self._settled_tables()
+        self.db.executemany("INSERT INTO settled_rows VALUES (?, ?, ?, ?)",
+                            ((name, file, line, marshal.dumps(values)) for file, line, values in rows))
+
+    def settled_rows(self, name, limit=-1):
+        """(rank, line, values) of the rows settled under `name`, in (rank, line) order (the first `limit`)."""
+        self._settled_tables()
+        for rank, line, data in self.db.execute(
+                "SELECT k.rank, s.line, s.data FROM settled_rows s JOIN ranks k ON s.file = k.file WHERE s.name = ? "
+                "ORDER BY k.rank, s.line LIMIT ?", (name, limit)):
+            yield rank, line, marshal.loads(data)
+
+    def forget_settled(self, name=None):
+        self._settled_tables()
+        for table in ("settled", "settled_keys", "settled_rows"):
+            self.db.execute(f"DELETE FROM {table}" + ("" if name is None else " WHERE name = ?"),
+                            () if name is None else (name,))
+
+    def _settled_tables(self):
+        if not self._settled_ready:
+            self.db.execute("CREATE TABLE IF NOT EXISTS settled (name TEXT PRIMARY KEY, data BLOB)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS settled_keys (name TEXT, key TEXT, PRIMARY KEY (name, key))")
+            self.db.execute("CREATE TABLE IF NOT EXISTS settled_rows (name TEXT, file INTEGER, line INTEGER, data BLOB)")
+            self._settled_ready = True
 
     def drop_file(self, file):
         """Forgets every row and sample of a file (read again from the start)."""
         self.flush()
         for name in self._known:
-            self.db.execute(f"DELETE FROM {name} WHERE file = ?", (file,))
+            if name.startswith("rows_"):
+                self.db.execute(f"DELETE FROM {name} WHERE file = ?", (file,))
         self.db.execute("DELETE FROM samples WHERE file = ?", (file,))
+        self.forget_settled()
 
     def copy_from(self, schema, shift):
         """Copies the rows and samples of an attached database `schema`, its file ids plus `shift`."""

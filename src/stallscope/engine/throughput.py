@@ -22,24 +22,40 @@ HALF_DAY_S = 12 * 3600
 MAX_BATCH_SIZES = 8
 
 
-def throughput(batches, inputs, warmup_steps):
-    """The report's `throughput` section from the stored batch rows (records.BATCH_FIELDS order).
+class Throughput:
+    """The section, folded batch by batch in (file, line) order; a fold can be saved (dump()) and
+    continued (load()) with the batches logged since. One source per host (each host's orchestrator
+    has its own clock and warm-up); the run's rates are the sum of its sources' rates, its step time
+    the one source's (None with several)."""
 
-    One source per host (each host's orchestrator has its own clock and warm-up); the run's rates
-    are the sum of its sources' rates, its step time the one source's (None with several).
-    """
-    sources = {}
-    for row in batches:
-        file = row[0]
-        host = inputs[file]["host"]
-        source = sources.get(host)
+    def __init__(self, warmup_steps):
+        self.warmup_steps = warmup_steps
+        self.sources = {}  # host -> _Source, in the order of their first batch
+
+    def add(self, row, file, host):
+        """A batch row (records.BATCH_FIELDS order) of `file` (an id section() is given a path for)."""
+        source = self.sources.get(host)
         if source is None:
-            source = sources[host] = _Source(host, inputs[file]["path"], warmup_steps)
-        source.add(row, inputs[file]["path"])
-    measured = [source.result() for source in sources.values()]
-    section = {"warmup_steps": warmup_steps, "sources": measured}
-    section.update(_combined(measured))
-    return section
+            source = self.sources[host] = _Source(host, file, self.warmup_steps)
+        source.add(row, file)
+
+    def dump(self):
+        return [source.dump() for source in self.sources.values()]
+
+    @classmethod
+    def load(cls, warmup_steps, data):
+        fold = cls(warmup_steps)
+        for item in data:
+            source = _Source.load(item)
+            fold.sources[source.host] = source
+        return fold
+
+    def section(self, path_of):
+        """The report's `throughput` section; `path_of(file)`: the path of a file add() was given."""
+        measured = [source.result(path_of) for source in self.sources.values()]
+        section = {"warmup_steps": self.warmup_steps, "sources": measured}
+        section.update(_combined(measured))
+        return section
 
 
 FIGURES = ("steps", "span_s", "completions", "completions_per_s", "tokens", "tokens_per_s", "step_time_s")
@@ -79,7 +95,7 @@ class _Clock:
         self.warmup_steps = warmup_steps
         self.usable = True
         self.start = self.last = None
-        self.backwards = None  # "file:line" where time went back
+        self.backwards = None  # (file, line) where time went back
 
     def add(self, index, done, dur_ms, where):
         if not self.usable:
@@ -104,16 +120,31 @@ class _Source:
         self.count = 0
         self.completions = 0.0
         self.tokens = 0.0
-        self.missing_completions = self.missing_tokens = None  # first "file:line" without the field
+        self.missing_completions = self.missing_tokens = None  # first (file, line) without the field
         self.sizes = set()
         self.monotonic = _Clock(warmup_steps)
         self.stamped = _Clock(warmup_steps)
         self._day_s = 0.0
         self._last_stamp = None
 
-    def add(self, row, path):
+    def dump(self):
+        data = dict(vars(self), sizes=sorted(self.sizes))
+        data["monotonic"], data["stamped"] = vars(self.monotonic), vars(self.stamped)
+        return data
+
+    @classmethod
+    def load(cls, data):
+        source = cls.__new__(cls)
+        vars(source).update(data, sizes=set(data["sizes"]))
+        for name in ("monotonic", "stamped"):
+            clock = _Clock.__new__(_Clock)
+            vars(clock).update(data[name])
+            setattr(source, name, clock)
+        return source
+
+    def add(self, row, file):
         _, line, _, ts, t, dur_ms, completions, tokens, _, _, target_batch, _ = row
-        where = f"{path}:{line}"
+        where = (file, line)
         index = self.count
         self.count += 1
         self.monotonic.add(index, t, dur_ms, where)
@@ -149,9 +180,13 @@ class _Source:
         self._last_stamp = value + self._day_s
         return self._last_stamp
 
-    def result(self):
+    def result(self, path_of):
         steps = max(self.count - self.warmup_steps, 0)
-        figures = {"host": self.host, "file": self.file, "steps": steps, **dict.fromkeys(FIGURES[1:]),
+
+        def at(where):
+            return f"{path_of(where[0])}:{where[1]}"
+
+        figures = {"host": self.host, "file": path_of(self.file), "steps": steps, **dict.fromkeys(FIGURES[1:]),
                    "batch_sizes": sorted(self.sizes), "clock": None}
         clock, name = (self.monotonic, "t=") if self.monotonic.usable else (self.stamped, "line timestamps")
         reason = None
@@ -160,9 +195,9 @@ class _Source:
         elif not clock.usable:
             reason = "batch.done lines carry neither t= nor a line timestamp"
         elif clock.backwards is not None:
-            reason = f"batch times go back at {clock.backwards} (two orchestrators in one host's logs?)"
+            reason = f"batch times go back at {at(clock.backwards)} (two orchestrators in one host's logs?)"
         elif self.missing_completions is not None:
-            reason = f"batch.done without completions= at {self.missing_completions}"
+            reason = f"batch.done without completions= at {at(self.missing_completions)}"
         elif clock.last - clock.start <= 0:
             reason = f"the steady state has no measurable length ({name} of its batches are equal)"
         if reason is not None:

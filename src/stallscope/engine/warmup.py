@@ -10,6 +10,7 @@ The records builder tells a Warmup which trace each client-side line belongs to,
 line order (a few traces per file are kept); the digest offers it every joined update.
 """
 
+from array import array
 from collections import Counter
 
 # The update metrics whose samples the findings judge without the warm-up updates.
@@ -63,11 +64,10 @@ class Warmup:
 
 
 def _without(samples, counts):
-    counts = Counter(counts)
-    kept = []
-    for value in samples:
-        if counts[value]:
-            counts[value] -= 1
-        else:
-            kept.append(value)
+    """The samples less the first occurrences of the counted values (a few: one per warm-up update),
+    removed in C: the samples are 10^5 per GB of log."""
+    kept = array("d", iter(samples))
+    for value, count in counts.items():
+        for _ in range(count):
+            kept.remove(value)
     return kept

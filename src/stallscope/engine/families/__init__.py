@@ -14,6 +14,8 @@ A family module brings, through one interface (docs/architecture.md, "The family
 - its run: run(store, inputs, partials, clocks) -> records; seen(records, store);
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
   report sections it adds;
+- optionally, its settled part: settle(store, files, partials, ids, thresholds), keeping in the
+  saved state what of its records later bytes cannot change, which run() then continues from;
 - its findings: FINDINGS, modules of findings/, in tie-break order.
 
 FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a

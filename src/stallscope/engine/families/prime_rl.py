@@ -15,7 +15,6 @@ from ..findings import (checkpoint_stall, frontend_queue_saturation, generation_
                         no_weight_updates, poor_rollout_quality, slow_checkpoint_write, slow_generation, slow_weight_loading)
 from ..metrics import per_second
 from ..thresholds import CRITERIA_KEY
-from ..throughput import throughput
 from ..warmup import Warmup
 from .base import MalformedLine, fields, match_timestamp, number
 
@@ -122,10 +121,16 @@ FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, sl
             slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
 
 
+def settle(store, files, partials, ids, table):
+    """Keeps in the state what of the run's records later bytes cannot change (records.settle)."""
+    run_records.settle(store, files, partials, ids, table[CRITERIA_KEY]["warmup_steps"])
+
+
 def run(store, files, partials, settings):
     """The run's records: the join, the batches, the warm-up and the correlation of the hosts' clocks."""
     warmup = Warmup(settings["thresholds"]["warmup_updates"])
-    records = run_records.records(store, files, partials, warmup)
+    records = run_records.records(store, files, partials, warmup, settings["file_ids"],
+                                  settings["thresholds"][CRITERIA_KEY]["warmup_steps"])
     records["warmup"] = warmup
     records["correlation"], records["offsets"] = correlate(records["updates"].clocks, settings["clocks"])
     return records
@@ -155,6 +160,7 @@ def samples(records, store, seen):
 def report(records, metrics, run_info):
     """The report's weight-update sections, the throughput, the warm-up and the per-step series."""
     counts = records["updates"].counts
+    rank_of = records["file_ranks"]
     inputs, table, offsets = run_info["inputs"], run_info["thresholds"], records["offsets"]
     warmup = records["warmup"].updates()
     return {
@@ -169,9 +175,9 @@ def report(records, metrics, run_info):
         "correlation": records["correlation"],
         "slowest_updates": [_update_row(update, inputs, offsets) for update in records["updates"].slowest()],
         "timeline": {"file": "timeline.txt", "updates": counts["client_side"], "batches": len(records["batches"])},
-        "throughput": throughput(records["batches"].rows(), inputs, table[CRITERIA_KEY]["warmup_steps"]),
+        "throughput": records["batch_summary"].throughput.section(lambda file: inputs[rank_of[file]]["path"]),
         "warmup": {"updates": table["warmup_updates"], "excluded": [_update_row(u, inputs, offsets) for u in warmup]},
-        "per_step": per_step.section(records["timeline_updates"], counts["client_side"],
+        "per_step": per_step.section(records["timeline_updates"].head(per_step.ROWS_IN_REPORT), counts["client_side"],
                                      [entry["path"] for entry in inputs], {u.trace for u in warmup}),
     }
 

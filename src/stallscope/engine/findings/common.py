@@ -20,8 +20,8 @@ def judge(ctx, name, row):
     count = stats["count"]
     if 0 < count < SMALL_SAMPLE:
         stats["p95"] = stats["max"]
-    at_warning = sum(1 for value in values if value >= row["warning"])
-    over_critical = sum(1 for value in values if value > row["critical"])
+    at_warning = sum(map(float(row["warning"]).__le__, values))  # value >= warning, in C
+    over_critical = sum(map(float(row["critical"]).__lt__, values))
     evidence = {
         "count": count,
         "p50": stats["p50"],

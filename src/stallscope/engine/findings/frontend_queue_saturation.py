@@ -15,7 +15,7 @@ def evaluate(ctx):
     evidence["rpc_ms_p95"] = metrics["rpc_ms"]["p95"]
     evidence["client_queue_ms_p95"] = metrics["client_queue_ms"]["p95"]
     evidence["server_queue_ms_p95"] = metrics["server_queue_ms"]["p95"]
-    evidence["inflight_during_updates_mean"] = _mean_inflight_during_updates(ctx["records"]["batches"])
+    evidence["inflight_during_updates_mean"] = ctx["records"]["batch_summary"].inflight_during_updates_mean()
     summary = "Weight updates queue before the server runs them: " + tail_sentence("queue_ms", evidence, severity)
     if evidence["rpc_ms_p95"] is not None:
         summary += f" The RPC itself takes p95 {ms(evidence['rpc_ms_p95'])}."
@@ -41,8 +41,3 @@ def evaluate(ctx):
         evidence["gpu_during_updates"] = gpu["during_weight_updates"]
         summary += idle_sentence(gpu["during_weight_updates"], "weight updates queued and loaded")
     return finding(ID, severity, summary, evidence, recommendation)
-
-
-def _mean_inflight_during_updates(batches):
-    inflight = [b["inflight_start"] for b in batches if b["updates"] and b["inflight_start"] is not None]
-    return sum(inflight) / len(inflight) if inflight else None

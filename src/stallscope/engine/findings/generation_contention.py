@@ -1,7 +1,5 @@
 """Generation batches slow down while weight updates are in flight (docs/analysis.md)."""
 
-import heapq
-
 from .common import finding, judge, ms, tail_sentence
 
 ID = "generation_contention"
@@ -15,10 +13,9 @@ def evaluate(ctx):
     between = ctx["metrics"]["gen_dur_ms.between_updates"]
     evidence["between_updates_p50"] = between["p50"]
     evidence["between_updates_count"] = between["count"]
-    slowest = heapq.nsmallest(  # sorted(...)[:5], ties in batch order, without holding every batch
-        5, (b for b in ctx["records"]["batches"] if b["updates"] and b["dur_ms"] >= evidence["warning_threshold"]),
-        key=lambda b: -b["dur_ms"],
-    )
+    records = ctx["records"]
+    slowest = [b for b in records["batch_summary"].slowest_during_updates(records["file_ranks"])
+               if b["dur_ms"] >= evidence["warning_threshold"]]
     slow = [{"line": b["line"], "file": ctx["inputs"][b["file"]]["path"], "dur_ms": b["dur_ms"], "updates": b["updates"][:5]}
             for b in slowest]
     evidence["slowest_batches"] = slow
