@@ -76,7 +76,6 @@ path:
   type: str
 """
 
-import glob
 import json
 import os
 
@@ -84,28 +83,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine.compare import load_report
 from ansible.module_utils.stallscope.engine.errors import InputError
 from ansible.module_utils.stallscope.engine.fix_verdict import fix_verdict, fix_verdict_markdown
-
-
-def job_failure(variant_dir):
-    """Why the variant's run did not end well (a job with no or a non-zero exit code), or None."""
-    manifests = sorted(glob.glob(os.path.join(variant_dir, "launch", "*.json")))
-    if not manifests:
-        return "the variant has no launch record in %s" % variant_dir
-    for path in manifests:
-        with open(path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
-        for component in manifest["components"]:
-            if component.get("service"):
-                continue  # servers run until stopped: their exit code is the stop signal's
-            exit_path = os.path.join(variant_dir, manifest["host"], component["exit"])
-            try:
-                with open(exit_path, encoding="utf-8") as handle:
-                    code = handle.read().strip()
-            except OSError:
-                return "%s on %s did not end (no exit code collected)" % (component["name"], manifest["host"])
-            if code != "0":
-                return "%s on %s exited with code %s" % (component["name"], manifest["host"], code)
-    return None
+from ansible.module_utils.stallscope.sweep import job_failure
 
 
 def main():
