@@ -119,7 +119,7 @@ def test_the_failure_message_of_a_play():
     output = "\n".join([
         "TASK [Check the host's GPUs, disk and ports.] ***",
         'ok: [h0] => {"changed": false}',
-        'fatal: [h1]: FAILED! => {"changed": false, "msg": "port 8000 on h1 is in use\\n(by pid 12)"}',
+        '\x1b[K\x1b[KeyJ1dWlk\x1b[64D\x1b[Kfatal: [h1]: FAILED! => {"changed": false, "msg": "port 8000 on h1 is in use\\n(by pid 12)"}',
         'fatal: [h2]: FAILED! => {"changed": false, "msg": "second"}'])
     assert play_failure(output) == "port 8000 on h1 is in use (by pid 12)"
     assert play_failure("ERROR! the playbook: x.yml could not be found") == "the playbook: x.yml could not be found"

@@ -167,14 +167,16 @@ def job_failure(run_dir):
     return None
 
 
-FAILURE_LINE = re.compile(r"^(?:fatal|failed): \[[^\]]+\].*?=> (\{.*\})\s*$")
+# Searched, not matched at the start: a calling ansible-runner's display may prefix escape sequences.
+FAILURE_LINE = re.compile(r"(?:fatal|failed): \[[^\]]+\].*?=> (\{.*\})\s*$")
+ERROR_LINE = re.compile(r"ERROR! (.*)$")
 
 
 def play_failure(output):
     """The first failure message of an ansible-playbook run's output (default callback), or the
     ERROR line of a play that could not start; None when there is none."""
     for line in output.splitlines():
-        match = FAILURE_LINE.match(line)
+        match = FAILURE_LINE.search(line)
         if match:
             try:
                 message = json.loads(match.group(1)).get("msg")
@@ -182,8 +184,9 @@ def play_failure(output):
                 message = None
             if message:
                 return " ".join(str(message).split())[:400]
-        if line.startswith("ERROR!"):
-            return line[len("ERROR!"):].strip()[:400]
+        error = ERROR_LINE.search(line)
+        if error:
+            return error.group(1).strip()[:400]
     return None
 
 
