@@ -10,7 +10,10 @@ Documented for ansible-doc in the sidecar launch_plan.yml.
 
 from __future__ import annotations
 
+import base64
+import posixpath
 import re
+import tomllib
 
 from ansible.errors import AnsibleFilterError
 from jinja2 import StrictUndefined, TemplateError, Undefined
@@ -97,6 +100,16 @@ def _check_profile(profile):
         clients = component.get("listen", {}).get("clients", [])
         _require(set(clients) <= names,
                  f"{where}: listen.clients names unknown components {sorted(set(clients) - names)}")
+    sources = profile.get("analysis_from_config") or {}
+    _require(isinstance(sources, dict), f"profile {name}: analysis_from_config must be a mapping")
+    for hint, source in sources.items():
+        where = f"profile {name}: analysis_from_config.{hint}"
+        _require(isinstance(source, dict) and set(source) == {"component", "toml", "keys"},
+                 f"{where} must be a mapping of component, toml and keys")
+        _require(source["component"] in names, f"{where}: component {source['component']!r} is not in the profile")
+        keys = source["keys"]
+        _require(isinstance(keys, list) and keys and all(isinstance(k, str) and k for k in keys),
+                 f"{where}: keys must be a non-empty list of (dotted) TOML keys")
     return name
 
 
@@ -192,6 +205,16 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         })
     analysis = _render(dict(profile.get("analysis") or {}), context,
                        f"profile {profile_name}: analysis")
+    # Hints the command lines leave out, to be read from a component's config file on its hosts.
+    by_name = {c["name"]: c for c in resolved}
+    config_files = []
+    for hint, source in (profile.get("analysis_from_config") or {}).items():
+        component = by_name.get(source["component"])
+        if analysis.get(hint) is not None or component is None:
+            continue
+        path = _render(source["toml"], context, f"profile {profile_name}: analysis_from_config.{hint}.toml")
+        config_files.append({"hint": hint, "component": component["name"], "here": component["here"],
+                             "path": posixpath.join(component["chdir"], path), "keys": list(source["keys"])})
     return {
         "profile": profile_name,
         "order": [c["name"] for c in resolved],
@@ -203,9 +226,47 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         "ports": sorted({e["port"] for e in endpoints.values() if e["host"] == host}),
         "groups": {c["group"]: c["hosts"] for c in resolved if not c["requires_gpu"]},
         "config": analysis,
+        "config_files": config_files,
     }
+
+
+def _lookup(document, dotted):
+    value = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def launch_config_hints(config, config_files, read):
+    """The plan's analysis hints with those read from config files: see launch_config_hints.yml."""
+    config = dict(config)
+    notes = []
+    for source, result in zip(config_files, read):
+        where = f"{source['hint']} from {source['path']}"
+        if result.get("failed") or "content" not in result:
+            notes.append(f"{where}: cannot read it ({result.get('msg', 'unknown error')}); recorded as unknown")
+            continue
+        try:
+            document = tomllib.loads(base64.b64decode(result["content"]).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            notes.append(f"{where}: not valid TOML ({error}); recorded as unknown")
+            continue
+        found = [(key, _lookup(document, key)) for key in source["keys"]]
+        found = [(key, value) for key, value in found if value is not None]
+        if not found:
+            notes.append(f"{where}: none of {', '.join(source['keys'])} is set; the component's own default "
+                         "applies, recorded as unknown")
+            continue
+        key, value = found[0]
+        if isinstance(value, (dict, list)):
+            notes.append(f"{where}: {key} is a {type(value).__name__}, not a value; recorded as unknown")
+            continue
+        config[source["hint"]] = value
+    return {"config": config, "notes": notes}
 
 
 class FilterModule:
     def filters(self):
-        return {"launch_plan": launch_plan}
+        return {"launch_plan": launch_plan, "launch_config_hints": launch_config_hints}

@@ -1,5 +1,6 @@
 """The launch_plan filter over the project's real profiles."""
 
+import base64
 import importlib.util
 from pathlib import Path
 
@@ -101,9 +102,46 @@ def test_prime_rl_commands_secrets_and_async_flag():
     assert components["inference"]["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
     resolved = plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""})
     assert "async" not in by_name(resolved)["orchestrator"]["command"]
-    # The orchestrator reads its config file's value: the manifest must not claim the variable's.
+    # The orchestrator reads its config file's value: the manifest must not claim the variable's, and
+    # launch reads the file where the orchestrator runs.
     assert resolved["config"] == {"async_level": None}
+    assert resolved["config_files"] == [{"hint": "async_level", "component": "orchestrator", "here": True,
+                                         "path": "/home/u/prime-rl/configs/orchestrator.toml",
+                                         "keys": ["async_level", "max_async_level"]}]
+    assert plan("prime_rl", "h1", THREE_HOSTS, {"async_level_flag": ""})["config_files"][0]["here"] is False
     assert plan("prime_rl", "h3", THREE_HOSTS)["config"] == {"async_level": 2}
+    assert plan("prime_rl", "h3", THREE_HOSTS)["config_files"] == []
+
+
+def _slurped(text):
+    return {"content": base64.b64encode(text.encode()).decode(), "encoding": "base64"}
+
+
+@pytest.mark.parametrize("read, expected, note", [
+    (_slurped("max_async_level = 3\n"), 3, None),
+    (_slurped("async_level = 1\nmax_async_level = 3\n"), 1, None),             # the first key listed wins
+    (_slurped("[model]\nname = 'x'\n"), None, "none of async_level, max_async_level is set"),
+    (_slurped("async_level = \n"), None, "not valid TOML"),
+    (_slurped("[async_level]\nx = 1\n"), None, "async_level is a dict, not a value"),
+    ({"failed": True, "msg": "file not found: /p/o.toml"}, None, "cannot read it (file not found: /p/o.toml)"),
+])
+def test_config_hints_are_read_from_the_components_toml(read, expected, note):
+    files = plan("prime_rl", "h3", THREE_HOSTS, {"async_level_flag": ""})["config_files"]
+    hints = launch_plan.launch_config_hints({"async_level": None, "other": 1}, files, [read])
+    assert hints["config"] == {"async_level": expected, "other": 1}
+    if note is None:
+        assert hints["notes"] == []
+    else:
+        [line] = hints["notes"]
+        assert line.startswith("async_level from /home/u/prime-rl/configs/orchestrator.toml: ") and note in line
+        assert line.endswith("recorded as unknown")
+
+
+def test_config_hints_naming_an_unknown_component_are_a_profile_error():
+    bad = dict(profile("prime_rl"), analysis_from_config={"async_level": {
+        "component": "orchestrater", "toml": "o.toml", "keys": ["async_level"]}})
+    with pytest.raises(launch_plan.ProfileError, match="analysis_from_config.async_level: component 'orchestrater'"):
+        launch_plan.launch_plan(bad, "h1", ONE_HOST, ADDRESSES, run(), CONTROLLER)
 
 
 def test_prime_rl_gives_each_gpu_component_its_devices_and_the_orchestrator_none():

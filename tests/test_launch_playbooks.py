@@ -44,6 +44,9 @@ PROFILE = {
          "secrets": ["STALLSCOPE_TEST_TOKEN"], "stop": {"timeout": 5}},
     ],
     "analysis": {"steps": "{{ steps }}"},
+    # As prime_rl reads async_level from the orchestrator's config file when no flag passes it.
+    "analysis_from_config": {"level": {"component": "orchestrator", "toml": "{{ orchestrator_config }}",
+                                       "keys": ["level", "orchestrator.level"]}},
 }
 
 
@@ -59,7 +62,9 @@ class Controller:
         (tmp_path / "tmux").mkdir()
         profiles = tmp_path / "profiles"
         profiles.mkdir()
-        profile = dict(PROFILE, vars={"port": free_port(), "steps": 2})
+        config = tmp_path / "orchestrator.toml"
+        config.write_text("[orchestrator]\nlevel = 4\n")
+        profile = dict(PROFILE, vars={"port": free_port(), "steps": 2, "orchestrator_config": str(config)})
         (profiles / "crashy.yml").write_text(yaml.safe_dump(profile))
         inventory = {"all": {
             "hosts": {"localhost": {"ansible_connection": "local",
@@ -113,7 +118,7 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     run_dir = controller.run_root / "first.run"
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     assert [c["name"] for c in manifest["components"]] == ["inference", "trainer", "orchestrator"]
-    assert manifest["config"] == {"steps": 2}
+    assert manifest["config"] == {"steps": 2, "level": 4}
     assert manifest["components"][2]["secrets"] == ["STALLSCOPE_TEST_TOKEN"]
     assert "attach -t stallscope-first_run" in output
     assert "gpu_sampler: not started on localhost: no GPU found there (gpu_facts)" in output
@@ -168,7 +173,7 @@ def test_one_profile_variable_from_the_command_line_status_tails_and_wait_timeou
     runner, output = controller.play("launch.yml", run_id="composed", stallscope_profile_var_steps="3")
     assert runner.rc == 0, output[-3000:]
     manifest = json.loads((controller.run_root / "composed" / "run_manifest.json").read_text())
-    assert manifest["config"] == {"steps": 3}
+    assert manifest["config"] == {"steps": 3, "level": 4}
     components = {c["name"]: c for c in manifest["components"]}
     assert f" {port}" in components["inference"]["command"]
     assert components["trainer"]["command"].startswith("for i in $(seq 3);")
