@@ -15,7 +15,7 @@ from tests.engine.seedlog import SEED, write_log
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow  # five ansible-playbook runs, about a minute
+pytestmark = pytest.mark.slow  # five ansible-playbook runs and two module runs: one to three minutes
 
 
 def baseline(runs, run_id, diagnosis_logs):

@@ -20,7 +20,8 @@ def test_a_sweep_records_a_hung_variant_goes_on_and_resumes(one_host, deploy):
     host = one_host.hosts[0]
     deployment = deploy(one_host, {group: [host] for group in GROUPS}, {"max_steps": 3})
 
-    swept = deployment.play("sweep.yml", sweep=SPEC, sweep_id="sw", sweep_timeout=HUNG_AFTER_S)
+    # Two runs, each four playbooks: more than one run's PLAY_TIMEOUT_S on a loaded machine.
+    swept = deployment.play("sweep.yml", timeout=1800, sweep=SPEC, sweep_id="sw", sweep_timeout=HUNG_AFTER_S)
     assert swept.rc == 0, swept.summary()
     sweep_dir = deployment.runs_dir / "sweeps" / "sw"
     summary = json.loads((sweep_dir / "summary.json").read_text())
