@@ -34,7 +34,7 @@ test: venv system-deps
 demo: venv system-deps
 	$(BIN)/ansible-playbook playbooks/validate_fix.yml -e baseline=new
 	@echo
-	@cat runs/latest/fix_verdict.md
+	@if [ -f runs/latest/fix_verdict.md ]; then cat runs/latest/fix_verdict.md; fi
 	@if [ -f runs/latest/compare.html ]; then echo "Before/after page: $$(realpath runs/latest/compare.html)"; fi
 	@if [ -f runs/latest/analysis/report.html ]; then echo "Variant's report page: $$(realpath runs/latest/analysis/report.html)"; fi
 
