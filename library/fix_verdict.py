@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine.compare import load_report
 from ansible.module_utils.stallscope.engine.errors import InputError
 from ansible.module_utils.stallscope.engine.fix_verdict import fix_verdict, fix_verdict_markdown
-from ansible.module_utils.stallscope.report_html import RendererMissing, write_compare_html
+from ansible.module_utils.stallscope.report_html import page_written, write_compare_html
 from ansible.module_utils.stallscope.sweep import job_failure
 
 
@@ -135,11 +135,9 @@ def main():
         out.update(changed=True, path=path)
         if result["comparison"] is not None:
             try:
-                out["html_path"] = write_compare_html(result["comparison"], before, after,
-                                                      (os.path.basename(baseline_dir), os.path.basename(variant_dir)),
-                                                      os.path.join(variant_dir, "compare.html"))
-            except RendererMissing as missing:
-                out["html_missing"] = str(missing)
+                out.update(page_written(write_compare_html, result["comparison"], before, after,
+                                        (os.path.basename(baseline_dir), os.path.basename(variant_dir)),
+                                        os.path.join(variant_dir, "compare.html")))
             except OSError as err:
                 module.fail_json(msg="could not write compare.html in %s: %s" % (variant_dir, err), **out)
     module.exit_json(**out)

@@ -98,7 +98,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine.errors import InputError
-from ansible.module_utils.stallscope.report_html import RendererMissing, write_sweep_html
+from ansible.module_utils.stallscope.report_html import page_written, write_sweep_html
 from ansible.module_utils.stallscope.sweep import PLAYS, play_failure, record_variant, summary
 
 
@@ -152,9 +152,7 @@ def main():
     if not module.check_mode:
         out.update(changed=True, summary_path=os.path.join(sweep_dir, "summary.md"))
         try:
-            out["html_path"] = write_sweep_html(result, os.path.join(sweep_dir, "sweep.html"))
-        except RendererMissing as missing:
-            out["html_missing"] = str(missing)
+            out.update(page_written(write_sweep_html, result, os.path.join(sweep_dir, "sweep.html")))
         except OSError as err:
             module.fail_json(msg="could not write sweep.html in %s: %s" % (sweep_dir, err), **out)
     module.exit_json(**out)

@@ -21,6 +21,15 @@ def _page(name):
     return page
 
 
+def page_written(write, *args):
+    """What a module returns about a page: {"html_path": write(*args)}, or {"html_missing": how to
+    get it} without Bokeh. OSError (the page could not be written) is the caller's to report."""
+    try:
+        return {"html_path": write(*args)}
+    except RendererMissing as missing:
+        return {"html_missing": str(missing)}
+
+
 def write_report_html(report, out_dir):
     """Writes report.html for a fresh analysis (its report.timeline is read); returns its path.
     Raises RendererMissing without Bokeh."""
