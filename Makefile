@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: help venv system-deps test unit demo clean
 
 help:
-	@echo "make demo   run the simulated prime-rl stack on this machine with the playbooks and print its diagnosis"
+	@echo "make demo   the closed loop on this machine: a simulated run, its diagnosis, the fix, and the verdict"
 	@echo "make test   install what is missing, then run every test"
 
 $(VENV)/.installed: pyproject.toml
@@ -27,17 +27,16 @@ unit: venv
 test: venv system-deps
 	$(PY) -m pytest -q
 
-# The main job on the embedded default: the simulated prime-rl stack on this machine, started by
-# run_experiment.yml, left to finish, stopped cleanly, collected and diagnosed.
+# The closed loop on the embedded default: the simulated prime-rl stack on this machine runs as a
+# baseline (launched, left to finish, stopped, collected, diagnosed), the fix its profile lists for
+# the diagnosis runs as a variant the same way, and the verdict says whether it helped, with the
+# figures before -> after (validate_fix.yml -e baseline=new).
 demo: venv system-deps
-	$(BIN)/ansible-playbook playbooks/run_experiment.yml
-	$(BIN)/ansible-playbook playbooks/status.yml -e wait=true
-	$(BIN)/ansible-playbook playbooks/stop_experiment.yml
-	$(BIN)/ansible-playbook playbooks/collect_and_analyze.yml
+	$(BIN)/ansible-playbook playbooks/validate_fix.yml -e baseline=new
 	@echo
-	@awk '/^## Findings/ {exit} {print}' runs/latest/analysis/SUMMARY.md
-	@echo "Full report: runs/latest/analysis/SUMMARY.md"
-	@if [ -f runs/latest/analysis/report.html ]; then echo "Report page: $$(realpath runs/latest/analysis/report.html)"; fi
+	@if [ -f runs/latest/fix_verdict.md ]; then cat runs/latest/fix_verdict.md; fi
+	@if [ -f runs/latest/compare.html ]; then echo "Before/after page: $$(realpath runs/latest/compare.html)"; fi
+	@if [ -f runs/latest/analysis/report.html ]; then echo "Variant's report page: $$(realpath runs/latest/analysis/report.html)"; fi
 
 clean:
 	rm -rf .pytest_cache

@@ -15,7 +15,10 @@ description:
     as C(fixed), C(improved), C(no change), C(worse) or C(variant failed) (rules in docs/analysis.md).
   - The variant failed when one of its jobs (a component that is not a service) has no exit code or
     a non-zero one in the collected logs, or when it has no analysis.
-  - Writes C(fix_verdict.md) and C(fix_verdict.json) in the variant's run record. A fix that did not
+  - The variant failed too when its jobs were stopped before they ended (O(hung)).
+  - Writes C(fix_verdict.md) and C(fix_verdict.json) in the variant's run record, and C(compare.html)
+    (the comparison's page, as C(stallscope compare) draws it) when the variant has an analysis and
+    Bokeh, the C(report) extra, is installed. A fix that did not
     help is a verdict, not a failure; unreadable records are.
 version_added: "0.1.0"
 author:
@@ -33,6 +36,10 @@ options:
     description: The fix tried, as M(fix_plan) returns it (name, description, vars, finding).
     type: dict
     required: true
+  hung:
+    description: Why the variant's jobs were stopped before they ended (still running after the wait), or empty.
+    type: str
+    default: ""
   thresholds:
     description: Threshold overrides, with C(success_criteria), as for M(log_diagnosis).
     type: dict
@@ -74,9 +81,16 @@ path:
   description: The verdict's Markdown file, when written.
   returned: when written
   type: str
+html_path:
+  description: The comparison's page (compare.html in the variant's run record), when written.
+  returned: when written
+  type: str
+html_missing:
+  description: Why compare.html was not written and how to get it (Bokeh, the C(report) extra, is not installed).
+  returned: when Bokeh is missing
+  type: str
 """
 
-import glob
 import json
 import os
 
@@ -84,28 +98,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine.compare import load_report
 from ansible.module_utils.stallscope.engine.errors import InputError
 from ansible.module_utils.stallscope.engine.fix_verdict import fix_verdict, fix_verdict_markdown
-
-
-def job_failure(variant_dir):
-    """Why the variant's run did not end well (a job with no or a non-zero exit code), or None."""
-    manifests = sorted(glob.glob(os.path.join(variant_dir, "launch", "*.json")))
-    if not manifests:
-        return "the variant has no launch record in %s" % variant_dir
-    for path in manifests:
-        with open(path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
-        for component in manifest["components"]:
-            if component.get("service"):
-                continue  # servers run until stopped: their exit code is the stop signal's
-            exit_path = os.path.join(variant_dir, manifest["host"], component["exit"])
-            try:
-                with open(exit_path, encoding="utf-8") as handle:
-                    code = handle.read().strip()
-            except OSError:
-                return "%s on %s did not end (no exit code collected)" % (component["name"], manifest["host"])
-            if code != "0":
-                return "%s on %s exited with code %s" % (component["name"], manifest["host"], code)
-    return None
+from ansible.module_utils.stallscope.report_html import page_written, write_compare_html
+from ansible.module_utils.stallscope.sweep import job_failure
 
 
 def main():
@@ -114,6 +108,7 @@ def main():
             baseline_dir=dict(type="path", required=True),
             variant_dir=dict(type="path", required=True),
             fix=dict(type="dict", required=True),
+            hung=dict(type="str", default=""),
             thresholds=dict(type="dict"),
         ),
         supports_check_mode=True,
@@ -122,7 +117,7 @@ def main():
     baseline_dir, variant_dir, fix = params["baseline_dir"], params["variant_dir"], params["fix"]
     try:
         before = load_report(os.path.join(baseline_dir, "analysis", "report.json"))
-        failure = job_failure(variant_dir)
+        failure = "; ".join(reason for reason in (params["hung"], job_failure(variant_dir)) if reason) or None
         variant_report = os.path.join(variant_dir, "analysis", "report.json")
         after = load_report(variant_report) if os.path.isfile(variant_report) else None
         result = fix_verdict(before, after, fix["finding"], params["thresholds"], failure)
@@ -138,6 +133,13 @@ def main():
         with open(os.path.join(variant_dir, "fix_verdict.json"), "w", encoding="utf-8") as handle:
             json.dump(dict(result, fix=fix), handle, indent=2, allow_nan=False)
         out.update(changed=True, path=path)
+        if result["comparison"] is not None:
+            try:
+                out.update(page_written(write_compare_html, result["comparison"], before, after,
+                                        (os.path.basename(baseline_dir), os.path.basename(variant_dir)),
+                                        os.path.join(variant_dir, "compare.html")))
+            except OSError as err:
+                module.fail_json(msg="could not write compare.html in %s: %s" % (variant_dir, err), **out)
     module.exit_json(**out)
 
 

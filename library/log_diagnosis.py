@@ -162,7 +162,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stallscope.engine import analyze, analyze_states, write_outputs
 from ansible.module_utils.stallscope.engine.errors import EngineError, NoRecognisedLines
-from ansible.module_utils.stallscope.report_html import RendererMissing, write_report_html
+from ansible.module_utils.stallscope.report_html import page_written, write_report_html
 
 
 def _scratch_copy(state_dir):
@@ -237,9 +237,7 @@ def main():
             result["summary_path"] = os.path.join(out_dir, "SUMMARY.md")
             result["report_path"] = os.path.join(out_dir, "report.json")
             try:
-                result["html_path"] = write_report_html(report, out_dir)
-            except RendererMissing as missing:
-                result["html_missing"] = str(missing)
+                result.update(page_written(write_report_html, report, out_dir))
             except OSError as err:
                 module.fail_json(msg="could not write report.html to %s: %s" % (out_dir, err), **result)
     module.exit_json(**result)

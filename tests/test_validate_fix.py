@@ -15,7 +15,7 @@ from tests.engine.seedlog import SEED, write_log
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow  # five ansible-playbook runs, about a minute
+pytestmark = pytest.mark.slow  # five ansible-playbook runs and two module runs: one to three minutes
 
 
 def baseline(runs, run_id, diagnosis_logs):
@@ -67,3 +67,35 @@ def test_a_diagnosis_without_a_known_fix_runs_nothing(runs):
 def test_mistakes_fail_with_one_clear_message(runs, extra, message):
     code, out = play(runs, **extra)
     assert code != 0 and message in out, out
+
+
+def variant(runs, run_id, logs, exits):
+    """A variant's run record as the plays leave it: launch manifest, collected exit codes, analysis."""
+    baseline(runs, run_id, logs)
+    components = [{"name": name, "exit": f"logs/{name}.exit", "service": name == "inference"} for name in exits]
+    (runs / run_id / "launch" / "localhost.json").write_text(
+        json.dumps({"profile": "simrl", "host": "localhost", "components": components}))
+    (runs / run_id / "localhost" / "logs").mkdir(parents=True)
+    for name, code in exits.items():
+        (runs / run_id / "localhost" / "logs" / f"{name}.exit").write_text(f"{code}\n")
+
+
+FIX = {"name": "dedicated-admin-client", "finding": "frontend_queue_saturation", "description": "Its own client.",
+       "vars": {"admin_client": "dedicated"}}
+
+
+def test_fix_verdict_writes_the_comparison_page_and_a_hung_variant_is_variant_failed(runs, tmp_path):
+    from tests.module_harness import run_adhoc
+
+    variant(runs, "healthy-1-fix", tmp_path / "logs" / "healthy", {"inference": 143, "trainer": 0, "orchestrator": 0})
+    args = {"baseline_dir": str(runs / "healthy-1"), "variant_dir": str(runs / "healthy-1-fix"), "fix": FIX}
+    judged = run_adhoc("fix_verdict", args)
+    assert not judged["failed"] and judged["verdict"] != "variant failed", judged
+    assert judged["html_path"] == str(runs / "healthy-1-fix" / "compare.html")
+    assert "verdict: " in (runs / "healthy-1-fix" / "compare.html").read_text()
+
+    hung = "jobs still running after 20 s, stopped (hung): orchestrator on localhost"
+    variant(runs, "healthy-1-hung", tmp_path / "logs" / "healthy", {"inference": 143, "trainer": 0, "orchestrator": 130})
+    judged = run_adhoc("fix_verdict", dict(args, variant_dir=str(runs / "healthy-1-hung"), hung=hung))
+    assert (judged["verdict"], judged["reason"]) == ("variant failed", f"{hung}; orchestrator on localhost exited with code 130")
+    assert "html_path" not in judged

@@ -204,7 +204,8 @@ class Deployment:
                          for group, hosts in self.placement.items()},
         }}
 
-    def play(self, playbook: str, **extravars) -> Result:
+    def play(self, playbook: str, timeout: int = PLAY_TIMEOUT_S, **extravars) -> Result:
+        """Runs one playbook; `timeout`: seconds after which it counts as stuck (a sweep runs several runs)."""
         self.plays += 1
         if playbook == "run_experiment.yml" and extravars.get("run_id") not in self.run_ids:
             self.run_ids.append(extravars.get("run_id"))
@@ -217,7 +218,7 @@ class Deployment:
         log.info("%s %s", playbook, extravars)
         runner = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(REPO), playbook=str(PLAYBOOKS / playbook),
-            inventory=str(inventory), extravars=extravars, quiet=True, timeout=PLAY_TIMEOUT_S,
+            inventory=str(inventory), extravars=extravars, quiet=True, timeout=timeout,
             envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}, event_handler=log_progress)
         result = Result(playbook, runner.rc, runner.status, list(runner.events))
         log.info("%s: rc=%s in %.1f s", playbook, runner.rc, time.monotonic() - started)

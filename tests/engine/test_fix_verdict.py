@@ -92,7 +92,7 @@ def test_n_way_compare_marks_the_best_run_and_judges_each_against_the_first(tmp_
     assert result["rows"][1]["figures"]["completions/s"] == pytest.approx(8.0)
     text = compare_runs_markdown(result)
     assert "| **fixed** (best) | dedicated | `healthy` (ok) | 8 |" in text
-    assert "| crashed | dedicated | failed: orchestrator exited with code 1 |" in text
+    assert "| crashed | dedicated | variant failed: orchestrator exited with code 1 |" in text
     lowest_queue = compare_runs(runs, {"metric": "queue_ms.p95", "better": "lower"})
     assert lowest_queue["best"] in ("fixed", "slow")
 

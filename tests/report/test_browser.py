@@ -98,3 +98,23 @@ def test_compare_page_renders_offline_with_its_overlays(driver, tmp_path):
     png = tmp_path / "page.png"
     driver.save_screenshot(str(png))
     assert colour_pixels(png, browser.chart_box(driver, "overlays"), RPC) > 50  # the "after" lines
+
+
+def test_sweep_page_renders_offline_with_the_objective_per_variant(driver, tmp_path):
+    from stallscope.engine.compare import compare_runs, load_report
+    from stallscope.report_html import write_sweep_html
+
+    runs = [{"name": "v01", "variables": {"admin_client": "shared"}, "report": load_report(FIXTURES / "two_hosts")},
+            {"name": "v02", "variables": {"admin_client": "dedicated"}, "report": None, "failure": "trainer exited with code 1"},
+            {"name": "v03", "variables": {"admin_client": "dedicated"}, "report": load_report(FIXTURES / "two_hosts" / "orch-host")}]
+    result = compare_runs(runs, {"metric": "queue_ms.p95", "better": "lower"})
+    page = write_sweep_html(dict(result, sweep_id="s", not_run=[]), tmp_path / "sweep.html")
+    driver.get_log("browser")
+    browser.open_report(driver, page)
+    assert [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")] == []
+    png = tmp_path / "page.png"
+    driver.save_screenshot(str(png))
+    assert colour_pixels(png, browser.chart_box(driver, "objective"), RPC) > 50  # the best variant's bar
+    banner = driver.execute_script("return document.querySelector('.banner').innerText")
+    assert f"best: {result['best']}" in banner
+    assert "v02: variant failed: trainer exited with code 1" in driver.execute_script("return document.body.innerText")

@@ -176,3 +176,23 @@ def test_compare_writes_a_self_contained_page_with_the_verdict(tmp_path):
         for criterion in comparison["criteria"]:
             assert html.escape(criterion["name"]) in text
         assert 'data-chart="overlays"' in text and json.dumps("overlay queue_ms") in text
+
+
+def test_sweep_page_is_self_contained_and_links_each_variant_s_report(tmp_path):
+    from stallscope.engine.compare import compare_runs, load_report
+    from stallscope.report_html import write_sweep_html
+
+    runs_dir = tmp_path / "runs"
+    report, _ = render([FIXTURES / "two_hosts"], runs_dir / "s-v01" / "analysis")
+    runs = [{"name": "v01", "run_id": "s-v01", "variables": {"admin_client": "shared"}, "report": report},
+            {"name": "v02", "run_id": "s-v02", "variables": {"admin_client": "dedicated"}, "report": None,
+             "failure": "jobs still running after 20 s, stopped (hung)"}]
+    result = compare_runs(runs, {"metric": "throughput.completions_per_s", "better": "higher"})
+    for row, run in zip(result["rows"], runs):
+        row["run_id"] = run["run_id"]
+    (runs_dir / "sweeps" / "s").mkdir(parents=True)
+    text = check_self_contained(Path(write_sweep_html(dict(result, sweep_id="s", not_run=["v03"]),
+                                                      runs_dir / "sweeps" / "s" / "sweep.html")))
+    assert '<a href="../../s-v01/analysis/report.html">v01 (best)</a>' in text
+    assert "variant failed: jobs still running after 20 s, stopped (hung)" in text and "v03: not run yet" in text
+    assert 'data-chart="objective"' in text

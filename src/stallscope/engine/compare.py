@@ -301,7 +301,7 @@ def compare_runs_markdown(result, title="stallscope compare"):
         name = f"**{row['name']}** (best)" if row["name"] == result["best"] else row["name"]
         cells = [name, *(str(row["variables"].get(key, "-")) for key in variables)]
         if row["failed"]:
-            cells.append(f"failed: {row['failed']}")
+            cells.append(f"variant failed: {row['failed']}")
             cells += ["-"] * (len(head) - len(cells))
         else:
             cells.append(f"`{row['diagnosis']}` ({row['severity']})")

@@ -1,4 +1,4 @@
-"""report.html and compare.html: the analysis as one self-contained page (Bokeh, scripts inline).
+"""report.html, compare.html and sweep.html: the analysis as one self-contained page (Bokeh, scripts inline).
 
 An optional extra of the package (`pip install 'stallscope[report]'`): the engine stays standard
 library and never imports this; the CLI and the log_diagnosis module call it after the engine's own
@@ -21,6 +21,15 @@ def _page(name):
     return page
 
 
+def page_written(write, *args):
+    """What a module returns about a page: {"html_path": write(*args)}, or {"html_missing": how to
+    get it} without Bokeh. OSError (the page could not be written) is the caller's to report."""
+    try:
+        return {"html_path": write(*args)}
+    except RendererMissing as missing:
+        return {"html_missing": str(missing)}
+
+
 def write_report_html(report, out_dir):
     """Writes report.html for a fresh analysis (its report.timeline is read); returns its path.
     Raises RendererMissing without Bokeh."""
@@ -31,3 +40,9 @@ def write_compare_html(result, before, after, names, path):
     """Writes compare.html for a `stallscope compare` result (`before`, `after`: the two reports,
     `names`: what the user named them); returns its path. Raises RendererMissing without Bokeh."""
     return _page("compare.html").write_compare(result, before, after, names, path)
+
+
+def write_sweep_html(result, path):
+    """Writes sweep.html for a sweep's summary (stallscope.sweep.summary's result); returns its path.
+    Raises RendererMissing without Bokeh."""
+    return _page("sweep.html").write_sweep(result, path)

@@ -339,3 +339,25 @@ def quantile_overlay(name, before, after, thresholds=None):
     _threshold_lines(plot, thresholds)
     plot.legend.location = "bottom_right"
     return plot
+
+
+def objective_bars(result):
+    """The objective of each variant of a sweep as a bar (the best in the RPC blue, the others grey),
+    hover showing the variables and the diagnosis; None when no variant has the objective."""
+    objective = result["objective"]
+    rows = [row for row in result["rows"] if row["objective"] is not None]
+    if objective is None or not rows:
+        return None
+    names = [row["name"] for row in rows]
+    source = ColumnDataSource({
+        "name": names, "value": [row["objective"] for row in rows],
+        "colour": [COLOURS["rpc"] if row["name"] == result["best"] else "#bab0ac" for row in rows],
+        "variables": [", ".join(f"{key}={value}" for key, value in row["variables"].items()) for row in rows],
+        "diagnosis": [f"{row['diagnosis']} ({row['severity']})" for row in rows]})
+    plot = _figure(height=300, x_range=FactorRange(*names), y_axis_label=objective["metric"], name="objective",
+                   title=f"{objective['metric']} per variant ({objective['better']} is better)")
+    bars = plot.vbar(x="name", top="value", width=0.7, source=source, fill_color="colour", line_color="colour")
+    plot.add_tools(HoverTool(renderers=[bars], tooltips=[("variant", "@name"), ("value", "@value{0.00}"),
+                                                         ("variables", "@variables"), ("diagnosis", "@diagnosis")]))
+    plot.y_range.start = 0
+    return plot

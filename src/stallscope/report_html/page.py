@@ -249,3 +249,63 @@ def _comparison_tables(result):
 
 def _number(value):
     return "-" if value is None else escape(f"{value:.4g}" if isinstance(value, float) else str(value))
+
+
+def write_sweep(result, path):
+    """sweep.html: the best variant first, the objective per variant as bars, then the N-way table
+    (each variant's variables, diagnosis and key figures) with a link to each variant's report.html."""
+    models, sections = [], []
+    plot = charts.objective_bars(result)
+    if plot is not None:
+        models.append(plot)
+        sections.append({"id": "objective", "title": "Objective per variant", "roots": ["objective"], "after": "",
+                         "before": '<p class="note">Hover a bar for the variant\'s variables and diagnosis; failed '
+                                   "variants have no bar.</p>"})
+    sections.append({"id": "variants", "title": "Variants", "roots": [], "after": "",
+                     "before": _sweep_table(result, os.path.dirname(os.path.abspath(path)))})
+    objective = result["objective"]
+    if result["best"] is not None:
+        best = next(row for row in result["rows"] if row["name"] == result["best"])
+        banner = (f'<div class="banner ok"><span class="id">best: {escape(best["name"])}</span>'
+                  f"<p>{escape(objective['metric'])} {_number(best['objective'])} ({escape(objective['better'])} is better) "
+                  f"with {escape(_variables(best))}; diagnosis <code>{escape(str(best['diagnosis']))}</code> "
+                  f"({escape(str(best['severity']))})</p></div>")
+    else:
+        reason = "the profile has no objective" if objective is None else f"no variant has {objective['metric']}"
+        banner = f'<div class="banner warning"><span class="id">no best variant</span><p>{escape(reason)}</p></div>'
+    failed = [row for row in result["rows"] if row["failed"]]
+    notes = "".join(f"<li>{escape(row['name'])}: variant failed: {escape(row['failed'])}</li>" for row in failed)
+    notes += "".join(f"<li>{escape(name)}: not run yet</li>" for name in result.get("not_run", []))
+    variables = {"kind": f"sweep {result.get('sweep_id', '')}", "banner": banner,
+                 "findings": f"<ul>{notes}</ul>" if notes else "", "sections": sections}
+    _write(path, models, f"stallscope sweep {result.get('sweep_id', '')}", variables)
+    return path
+
+
+def _variables(row):
+    return ", ".join(f"{key}={value}" for key, value in row["variables"].items()) or "the profile's own variables"
+
+
+def _sweep_table(result, here):
+    """The N-way table; `here`: the sweep's directory (runs/sweeps/<id>), whose variants' pages are
+    in runs/<run id>/analysis/."""
+    keys = sorted({key for row in result["rows"] for key in row["variables"]})
+    head = ["variant", *keys, "diagnosis"] + ([result["objective"]["metric"]] if result["objective"] else []) + result["figures"]
+    rows = []
+    for row in result["rows"]:
+        name = escape(row["name"]) + (" (best)" if row["name"] == result["best"] else "")
+        page = os.path.join(here, "..", "..", str(row.get("run_id")), "analysis", "report.html")
+        if not row["failed"] and os.path.isfile(page):
+            name = f'<a href="{escape(os.path.relpath(page, here))}">{name}</a>'
+        cells = [name, *(escape(str(row["variables"].get(key, "-"))) for key in keys)]
+        if row["failed"]:
+            cells.append(f"variant failed: {escape(row['failed'])}")
+            cells += ["-"] * (len(head) - len(cells))
+        else:
+            cells.append(f"<code>{escape(row['diagnosis'])}</code> ({escape(row['severity'])})")
+            if result["objective"]:
+                cells.append(_number(row["objective"]))
+            cells += [_number(row["figures"][label]) for label in result["figures"]]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return ('<table class="plain"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
