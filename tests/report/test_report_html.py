@@ -21,6 +21,7 @@ from tests.sim.simproc import sim_command, sim_env
 from .pages import check_self_contained
 
 FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "fixtures"
+BATCH_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ray_batch"
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -76,6 +77,34 @@ def test_dask_run_draws_worker_lanes_and_memory_messages(tmp_path):
     assert report["profile"] == "dask" and report["dask"]["memory"]["restart"] > 0
     assert "memory restart" in text and "worker tcp://" in text
     assert "split-aggregation rate" in text
+
+
+def test_batch_job_draws_its_progress_and_eta_against_the_sla(tmp_path):
+    """A job recorded from a real Ray Data run with a one-hour SLA 50 minutes spent (docs/ray.md)."""
+    report, page = render([BATCH_FIXTURES / "sla_at_risk.log"], tmp_path / "out")
+    text = check_self_contained(page)
+    assert_names_the_findings(report, text)
+    [job] = report["batch"]["jobs"]
+    progress = job["progress"]
+    # One point per progress line of the log, in time order; the SLA time left from the job's own rate.
+    lines = (BATCH_FIXTURES / "sla_at_risk.log").read_text().count("stallscope.batch.job: Progress: ")
+    assert len(progress["t_s"]) == lines and progress["every"] == 1 and progress["t_s"] == sorted(progress["t_s"])
+    assert progress["completed"][-1] == job["completed"]
+    at_risk = [(eta, left) for eta, left in zip(progress["eta_h"], progress["remaining_h"]) if eta is not None and left is not None]
+    assert at_risk and all(eta > left for eta, left in at_risk[:-1])  # at risk until the last line (0 left to do)
+    assert 'data-chart="batch_progress"' in text and "ETA (solid) against the SLA time left (dashed)" in text
+
+
+def test_a_long_batch_job_keeps_a_bounded_evenly_spaced_series():
+    from stallscope.engine.batch_run import SERIES_POINTS, keep_point
+
+    job = {}
+    for index in range(5 * SERIES_POINTS):
+        keep_point(job, [float(index), index, 0, 1.0, None])
+    kept = [point[0] for point in job["series"]["points"]]
+    stride = job["series"]["stride"]
+    assert SERIES_POINTS <= len(kept) <= 2 * SERIES_POINTS and stride == 4
+    assert kept == [float(index) for index in range(0, 5 * SERIES_POINTS, stride)]
 
 
 def test_healthy_run_says_so(tmp_path):

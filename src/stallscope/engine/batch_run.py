@@ -14,6 +14,9 @@ SLA_STATES = ("on_track", "approaching", "at_risk", "violated")
 # A worker's generation throughput is judged over its stats lines with requests running; fewer such
 # lines than this say little about its speed.
 MIN_BUSY_LINES = 3
+# Progress points kept per job for the report's progress chart: beyond twice this, every other one
+# is dropped and the stride doubles, so a week-long job keeps a bounded, evenly spaced series.
+SERIES_POINTS = 500
 
 
 def new_job(line):
@@ -73,6 +76,8 @@ class BatchPartial:
                 job["first_s"] = at
             job["progress"] = {key: event[key] for key in ("done", "total", "rps", "tps", "eta_h", "failed")}
             job["progress"]["at_s"] = at
+            if at is not None:
+                keep_point(job, [at, event["done"], event["failed"], event["rps"], event["eta_h"]])
             if job.get("first_done") is None and event["done"] and at is not None:
                 job["first_done"] = {"at_s": at, "done": event["done"], "tokens": tokens_so_far(job["progress"])}
             # The SLA state after the last line with requests left: on track unless an SLA line follows.
@@ -110,6 +115,31 @@ class BatchPartial:
             self.samples["engine_generation_tokens_per_s"].append(event["gen_tps"])
         else:
             worker["idle_lines"] += 1
+
+
+def keep_point(job, point):
+    """Every `stride`-th progress point, at most 2 × SERIES_POINTS of them (deterministic: the same
+    lines give the same points however the log was read in pieces)."""
+    series = job.setdefault("series", {"seen": 0, "stride": 1, "points": []})
+    if series["seen"] % series["stride"] == 0:
+        series["points"].append(point)
+        if len(series["points"]) > 2 * SERIES_POINTS:
+            series["points"] = series["points"][::2]
+            series["stride"] *= 2
+    series["seen"] += 1
+
+
+def series_figures(job, start):
+    """The kept progress points as columns: seconds since the job's start, completed and failed
+    requests, the reported req/s, the ETA, and the SLA time left (the SLA less the time the job's own
+    rate implies has passed: completed / req/s), in hours."""
+    points = (job.get("series") or {}).get("points", [])
+    origin = start if start is not None else (points[0][0] if points else None)
+    remaining = [job["sla_hours"] - done / rps / 3600 if job["sla_hours"] is not None and rps > 0 and done else None
+                 for _, done, _, rps, _ in points]
+    return {"t_s": [at - origin for at, *_ in points], "completed": [p[1] for p in points],
+            "failed": [p[2] for p in points], "rps": [p[3] for p in points], "eta_h": [p[4] for p in points],
+            "remaining_h": remaining, "every": (job.get("series") or {}).get("stride", 1)}
 
 
 def records(files, partials):
@@ -176,6 +206,7 @@ def job_figures(job):
         "eta_h": progress["eta_h"] if progress else None,
         "latency_s": job["latency"],
         "sla": sla_figures(job, completed, failed, total),
+        "progress": series_figures(job, start),
         "preemptions": job["preemptions"],
         "preemption_pct": 100.0 * job["preemptions"] / finished if finished else None,
         "workers": workers,

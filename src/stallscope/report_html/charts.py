@@ -361,3 +361,32 @@ def objective_bars(result):
                                                          ("variables", "@variables"), ("diagnosis", "@diagnosis")]))
     plot.y_range.start = 0
     return plot
+
+
+def batch_progress(jobs):
+    """Per batch job, from its progress lines: completed (and failed) requests and the reported req/s
+    over time, and the ETA against the SLA time left; [] without progress points."""
+    drawn_jobs = [job for job in jobs if job.get("progress") and job["progress"]["t_s"]]
+    if not drawn_jobs:
+        return []
+    palette = [COLOURS["rpc"], COLOURS["queue"], COLOURS["batch"], COLOURS["wait"], COLOURS["write"]]
+    counts = _figure(height=280, title="Requests done over time (failed dashed)", x_axis_label="seconds since the job's start",
+                     y_axis_label="requests", name="batch_requests")
+    hours = _figure(height=280, title="ETA (solid) against the SLA time left (dashed)", x_axis_label="seconds since the job's start",
+                    y_axis_label="hours", name="batch_sla")
+    for index, job in enumerate(drawn_jobs):
+        series, colour = job["progress"], palette[index % len(palette)]
+        label = f"{job['file'].rsplit('/', 1)[-1]}:{job['line']}"
+        source = ColumnDataSource({key: [float("nan") if value is None else value for value in series[key]]
+                                   for key in ("t_s", "completed", "failed", "rps", "eta_h", "remaining_h")})
+        done = counts.line("t_s", "completed", source=source, color=colour, line_width=2, legend_label=label)
+        counts.line("t_s", "failed", source=source, color=colour, line_dash="dashed", legend_label=label)
+        counts.add_tools(HoverTool(renderers=[done], tooltips=[("job", label), ("at", "@t_s{0.0} s"), ("completed", "@completed"),
+                                                               ("failed", "@failed"), ("req/s", "@rps{0.00}")]))
+        eta = hours.line("t_s", "eta_h", source=source, color=colour, line_width=2, legend_label=label)
+        hours.line("t_s", "remaining_h", source=source, color=colour, line_dash="dashed", legend_label=label)
+        hours.add_tools(HoverTool(renderers=[eta], tooltips=[("job", label), ("at", "@t_s{0.0} s"), ("ETA", "@eta_h{0.000} h"),
+                                                             ("SLA time left", "@remaining_h{0.000} h")]))
+    for plot in (counts, hours):
+        plot.legend.location = "top_left"
+    return [counts, hours]

@@ -74,6 +74,8 @@ def write_report(report, out_dir):
         _prime_rl_sections(report, models, sections)
     if "dask" in report:
         _dask_sections(report, models, sections)
+    if "batch" in report:
+        _batch_sections(report, models, sections)
     sections.append({"id": "inputs", "title": "Inputs", "roots": [], "before": _inputs(report), "after": ""})
     top = next((f for f in report["findings"] if f["id"] == report["diagnosis"]), None)
     others = [f for f in report["findings"] if f is not top]
@@ -144,6 +146,22 @@ def _dask_sections(report, models, sections):
         models.append(charts.grid(plots, "dask_distributions"))
         sections.append({"id": "dask-distributions", "title": "Dask task durations", "roots": ["dask_distributions"],
                          "before": "", "after": ""})
+
+
+def _batch_sections(report, models, sections):
+    jobs = report["batch"]["jobs"]
+    plots = charts.batch_progress(jobs)
+    thinned = [job for job in jobs if job.get("progress") and job["progress"]["every"] > 1]
+    notes = "".join(f'<p class="note">{escape(job["file"])}: every {job["progress"]["every"]}th progress line drawn.</p>'
+                    for job in thinned)
+    before = ('<p class="note">From each job\'s progress lines. The SLA time left is the SLA less the time its own '
+              "rate implies has passed (completed / req/s); a job is at risk where its ETA is above it.</p>") + notes
+    if plots:
+        models.append(charts.grid(plots, "batch_progress"))
+    else:
+        before = '<p class="note">No progress line to draw.</p>'
+    sections.append({"id": "batch", "title": "Batch jobs", "roots": ["batch_progress"] if plots else [],
+                     "before": before, "after": ""})
 
 
 def _banner(report, top):
