@@ -131,8 +131,13 @@ options:
     description: Seconds to wait for O(health_url) before failing.
     type: float
     default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would start, restart or stop; nothing is started, signalled or written.
+  diff_mode:
+    support: none
 notes:
-  - Supports check mode; nothing is started, signalled or written in check mode.
   - A change of an O(environment) or O(secret_environment) value counts as a different command (the comparison uses a SHA-256
     digest stored as a tmux window option, never the values).
 """
@@ -212,7 +217,9 @@ started_at:
   type: str
   sample: "2026-05-09T07:35:25Z"
 stopped_by:
-  description: The signal that ended the command during this task, when this task stopped it.
+  description:
+    - The signal that ended the command during this task (the last one delivered), when this task
+      stopped it; null when the command ended by itself before any signal reached it.
   returned: when O(state=stopped) or O(state=absent) stopped a command
   type: str
   sample: INT
@@ -373,14 +380,15 @@ def read_int(path):
 
 def group_alive(pgid):
     """Whether any process of the group runs. Zombies do not count: an orphaned child of a
-    stopped command may wait a while for init to reap it."""
+    stopped command may wait a while for init to reap it. A signal 0 answers for most calls; /proc
+    is read only while the group still has a member, to tell a zombie from a running process."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     if not os.path.isdir("/proc/self"):
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
         return True
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -475,20 +483,24 @@ def stop_window(module, record):
     pgid = status["pid"] if status["managed"] else None
     if pgid is None:
         pgid = os.getpgid(status["pid"])
-    stopped_by = None
+    delivered, ended = None, False
     for name in module.params["stop_signals"]:
         try:
             os.killpg(pgid, signal_number(name))
         except ProcessLookupError:
-            stopped_by = stopped_by or name
+            ended = True  # gone before this signal: the one delivered before it (if any) ended it
             break
+        delivered = name
         deadline = time.monotonic() + module.params["stop_timeout"]
+        pause = 0.05
         while time.monotonic() < deadline and group_alive(pgid):
-            time.sleep(0.1)
+            # Most commands end within a moment of the signal; a slow flush gets checked less often.
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 1.0)
         if not group_alive(pgid):
-            stopped_by = name
+            ended = True
             break
-    if stopped_by is None:
+    if not ended:
         module.fail_json(msg="window %s of session %s: process group %d still runs after %s"
                          % (record["window"], record["session"], pgid,
                             ", ".join(module.params["stop_signals"])))
@@ -497,7 +509,7 @@ def stop_window(module, record):
         deadline = time.monotonic() + EXIT_FILE_TIMEOUT
         while time.monotonic() < deadline and read_int(record["exit_file"]) is None:
             time.sleep(0.05)
-    return stopped_by
+    return delivered
 
 
 class Window:
