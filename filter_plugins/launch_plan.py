@@ -264,13 +264,12 @@ def launch_config_hints(config, config_files, read):
         except (ValueError, UnicodeDecodeError) as error:
             notes.append(f"{where}: not valid TOML ({error}); recorded as unknown")
             continue
-        found = [(key, _lookup(document, key)) for key in source["keys"]]
-        found = [(key, value) for key, value in found if value is not None]
-        if not found:
+        key, value = next(((key, value) for key in source["keys"] if (value := _lookup(document, key)) is not None),
+                          (None, None))
+        if key is None:
             notes.append(f"{where}: none of {', '.join(source['keys'])} is set; the component's own default "
                          "applies, recorded as unknown")
             continue
-        key, value = found[0]
         if isinstance(value, (dict, list)):
             notes.append(f"{where}: {key} is a {type(value).__name__}, not a value; recorded as unknown")
             continue

@@ -133,13 +133,14 @@ def series_figures(job, start):
     """The kept progress points as columns: seconds since the job's start, completed and failed
     requests, the reported req/s, the ETA, and the SLA time left (the SLA less the time the job's own
     rate implies has passed: completed / req/s), in hours."""
-    points = (job.get("series") or {}).get("points", [])
+    series = job.get("series") or {"points": [], "stride": 1}
+    points = series["points"]
     origin = start if start is not None else (points[0][0] if points else None)
     remaining = [job["sla_hours"] - done / rps / 3600 if job["sla_hours"] is not None and rps > 0 and done else None
                  for _, done, _, rps, _ in points]
     return {"t_s": [at - origin for at, *_ in points], "completed": [p[1] for p in points],
             "failed": [p[2] for p in points], "rps": [p[3] for p in points], "eta_h": [p[4] for p in points],
-            "remaining_h": remaining, "every": (job.get("series") or {}).get("stride", 1)}
+            "remaining_h": remaining, "every": series["stride"]}
 
 
 def records(files, partials):
