@@ -7,8 +7,8 @@ Baseline: the simulated inference server started directly, timed from exec to it
 not waited for). Then `ansible-playbook playbooks/run_experiment.yml` on the embedded default
 (localhost, already provisioned by an untimed first run), timed from exec until it returns, i.e. all
 components started and healthy; each run is stopped afterwards. Overhead = playbook time minus the
-baseline. Prints Markdown with the medians, the per-role time from ansible-runner's task events and
-the machine it ran on. Nothing is written in the repository or the user's run root: the controller's
+baseline. Prints Markdown with the medians, the per-role time from ansible-runner's task events, the
+slowest tasks (--tasks N) and the machine it ran on. Nothing is written in the repository or the user's run root: the controller's
 record and the host's run directories go under --runs-dir, removed at the end.
 """
 
@@ -57,8 +57,9 @@ def inference_startup_s():
 
 
 def playbook(name, runs_dir, private_dir, extravars=None):
-    """(wall seconds, seconds per role) of one ansible-playbook run through ansible-runner."""
-    starts, per_role = {}, defaultdict(float)
+    """(wall seconds, seconds per role, seconds per task) of one ansible-playbook run through
+    ansible-runner; a task is named "role: task name" and its time summed over its runs (loops)."""
+    starts, per_role, per_task = {}, defaultdict(float), defaultdict(float)
 
     def on_event(event):
         data = event.get("event_data", {})
@@ -66,7 +67,10 @@ def playbook(name, runs_dir, private_dir, extravars=None):
         if event["event"] == "runner_on_start":
             starts[key] = time.perf_counter()
         elif event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_skipped") and key in starts:
-            per_role[data.get("role") or "(play)"] += time.perf_counter() - starts.pop(key)
+            seconds = time.perf_counter() - starts.pop(key)
+            role = data.get("role") or "(play)"
+            per_role[role] += seconds
+            per_task[f"{role}: {data.get('task')}"] += seconds
         return True
 
     start = time.perf_counter()
@@ -79,13 +83,14 @@ def playbook(name, runs_dir, private_dir, extravars=None):
     elapsed = time.perf_counter() - start
     if result.rc != 0:
         sys.exit(f"bench: {name} failed (rc {result.rc}); see {private_dir}/artifacts")
-    return elapsed, dict(per_role)
+    return elapsed, dict(per_role), dict(per_task)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "stallscope-launch-bench")
+    parser.add_argument("--tasks", type=int, default=10, metavar="N", help="list the N slowest tasks (default 10)")
     args = parser.parse_args()
     # ansible-runner looks for ansible-playbook on PATH: this interpreter's, as in the tests.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
@@ -96,15 +101,17 @@ def main():
 
     baseline = [inference_startup_s() for _ in range(args.repeat)]
     # An untimed first run provisions the host (and warms caches); then the timed ones.
-    walls, roles = [], defaultdict(list)
+    walls, roles, tasks = [], defaultdict(list), defaultdict(list)
     for attempt in range(args.repeat + 1):
         run_id = f"launch-bench-{attempt}"
-        wall, per_role = playbook("run_experiment.yml", args.runs_dir, private_dir, {"run_id": run_id})
+        wall, per_role, per_task = playbook("run_experiment.yml", args.runs_dir, private_dir, {"run_id": run_id})
         playbook("stop_experiment.yml", args.runs_dir, private_dir, {"run_id": run_id})
         if attempt:
             walls.append(wall)
             for role, seconds in per_role.items():
                 roles[role].append(seconds)
+            for task, seconds in per_task.items():
+                tasks[task].append(seconds)
 
     start_up, wall = statistics.median(baseline), statistics.median(walls)
     print(f"Machine: {machine()}, load {os.getloadavg()[0]:.2f}\n")
@@ -116,6 +123,11 @@ def main():
     print("| role | median s |\n| --- | ---: |")
     for role, seconds in sorted(roles.items(), key=lambda item: -statistics.median(item[1])):
         print(f"| {role} | {statistics.median(seconds):.2f} |")
+    slowest = sorted(tasks.items(), key=lambda item: -statistics.median(item[1]))[:args.tasks]
+    print(f"\nThe {len(slowest)} slowest of {len(tasks)} tasks (median s, a loop's items summed):\n")
+    print("| task | median s |\n| --- | ---: |")
+    for task, seconds in slowest:
+        print(f"| {task} | {statistics.median(seconds):.2f} |")
     shutil.rmtree(args.runs_dir, ignore_errors=True)
 
 

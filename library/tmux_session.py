@@ -94,7 +94,8 @@ options:
         readable.
       - V(absent) ends the command and closes the window (or the whole session when O(window) is left
         out).
-      - V(query) only reports.
+      - V(query) only reports. Where tmux is not installed yet (a host before provisioning), a query
+        finds no session, none is live, and RV(tmux_version) is null.
     type: str
     choices: [started, stopped, absent, query]
     default: started
@@ -246,6 +247,11 @@ windows:
   returned: when O(window) is left out
   type: list
   elements: dict
+tmux_version:
+  description: The version C(tmux -V) reports; null when tmux is not installed.
+  returned: when O(state=query)
+  type: str
+  sample: "3.3a"
 sessions:
   description: Every session of the server, each with session and windows as above.
   returned: when O(state=query) and O(session) is left out
@@ -425,13 +431,20 @@ def log_tail(path, lines=LOG_TAIL_LINES):
 
 
 class Tmux:
-    """The tmux client, always called with an argument list."""
+    """The tmux client, always called with an argument list. With required=False and no tmux
+    installed, it lists no window (base is None)."""
 
-    def __init__(self, module, socket_name):
+    def __init__(self, module, socket_name, required=True):
         self.module = module
-        self.base = [module.get_bin_path("tmux", required=True)]
-        if socket_name:
-            self.base += ["-L", socket_name]
+        binary = module.get_bin_path("tmux", required=required)
+        self.base = None if binary is None else [binary] + (["-L", socket_name] if socket_name else [])
+
+    def version(self):
+        """tmux's version ("3.3a"), or None when it is not installed or does not say."""
+        if self.base is None:
+            return None
+        rc, out, _ = self.module.run_command([self.base[0], "-V"])
+        return (out.strip().partition(" ")[2] or None) if rc == 0 else None
 
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command(self.base + list(args))
@@ -441,6 +454,8 @@ class Tmux:
 
     def windows(self, session=None):
         """Every window of the server (or of one session) as a dict of FIELDS."""
+        if self.base is None:
+            return []
         args = ["list-windows", "-F", FORMAT] + (["-t", "=" + session] if session else ["-a"])
         rc, out, err = self.run(*args, check=False)
         if rc != 0:
@@ -726,6 +741,7 @@ def report(result, records, window_name):
 
 def query(module, tmux, result):
     params = module.params
+    result["tmux_version"] = tmux.version()
     if params["session"] is None:
         sessions = {}
         for record in tmux.windows():
@@ -797,7 +813,8 @@ def main():
     )
     validate(module)
     params = module.params
-    tmux = Tmux(module, params["socket_name"])
+    # Only a query can answer without tmux: nothing can be running there.
+    tmux = Tmux(module, params["socket_name"], required=params["state"] != "query")
     result = {"changed": False}
     for key in ("session", "window"):
         if params[key] is not None:

@@ -248,3 +248,16 @@ def test_documentation_matches_the_argument_spec():
         assert documented[name].get("default") == spec.get("default"), name
     yaml.safe_load(tmux_session.EXAMPLES)
     yaml.safe_load(tmux_session.RETURN)
+
+
+def test_query_reports_the_tmux_version_and_finds_nothing_where_tmux_is_not_installed(tmux):
+    version = tmux.module(state="query")
+    assert version["tmux_version"] == subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.split()[1]
+    # A host before provisioning: no tmux on PATH (a PATH without it, this Python kept by its path).
+    tmux.env = dict(tmux.env, PATH=str(tmux.tmp))
+    listed = tmux.module(state="query")
+    assert listed.get("failed") is None and listed["sessions"] == [] and listed["tmux_version"] is None
+    one = tmux.module(session="run1", state="query")
+    assert one["exists"] is False and one["alive"] is False
+    started = tmux.start("worker", "exec sleep 60")
+    assert started["failed"] and "tmux" in started["msg"]
