@@ -8,6 +8,7 @@ Documented in the sidecar files <filter>.yml next to this one (ansible-doc -t fi
 from __future__ import annotations
 
 import math
+import re
 from numbers import Real
 
 from ansible.errors import AnsibleFilterError
@@ -109,6 +110,27 @@ def expand_home(path, home, variable="the path"):
     return path
 
 
+# In `ss -Htlnp` output: users:(("sshd",pid=812,fd=3),("sshd",pid=813,fd=3))
+SS_PROCESS = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+)')
+ANOTHER_USER = "a process of another user"
+
+
+def port_holders(ss_lines, port):
+    """The processes `ss -Htlnp` lists as listening on TCP `port`, as 'name pid N', each once; a
+    listener whose process ss may not see (another user's, without root) is 'a process of another
+    user'. Empty when nothing listed listens there."""
+    if isinstance(ss_lines, str) or not isinstance(ss_lines, (list, tuple)):
+        raise AnsibleFilterError(f"port_holders needs the lines of ss -Htlnp, got {type(ss_lines).__name__}")
+    holders = []
+    for line in ss_lines:
+        fields = str(line).split()
+        if len(fields) < 5 or fields[3].rpartition(":")[2] != str(port):
+            continue
+        found = [f"{name} pid {pid}" for name, pid in SS_PROCESS.findall(str(line))] or [ANOTHER_USER]
+        holders += [holder for holder in found if holder not in holders]
+    return holders
+
+
 class FilterModule:
     """stallscope's filters."""
 
@@ -120,4 +142,5 @@ class FilterModule:
             "finding_line": finding_line,
             "mask_secrets": mask_secrets,
             "expand_home": expand_home,
+            "port_holders": port_holders,
         }

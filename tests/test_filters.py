@@ -1,6 +1,10 @@
 """filter_plugins/stallscope.py: the functions, and the filters as templates see them."""
 
 import importlib.util
+import os
+import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import ansible_runner
@@ -105,3 +109,31 @@ def test_expand_home_makes_the_users_tilde_absolute(path, expanded):
 def test_expand_home_refuses_another_users_home_naming_the_variable():
     with pytest.raises(AnsibleFilterError, match=r"collect_run_root '~bob/runs': only ~ and ~/\.\.\. .* absolute path"):
         filters.expand_home("~bob/runs", "/home/alice", "collect_run_root")
+
+
+def test_port_holders_names_the_process_a_real_ss_lists_on_a_busy_port():
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) is not installed")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        lines = subprocess.run(["ss", "-H", "-t", "-l", "-n", "-p"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+        holders = filters.port_holders(lines, port)
+    assert len(holders) == 1 and holders[0].endswith(f" pid {os.getpid()}")
+    assert filters.port_holders(lines, 1) == []  # nothing listens on port 1
+
+
+def test_port_holders_without_process_details_and_on_ipv6():
+    lines = [
+        "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*",
+        "LISTEN 0      128             [::]:22           [::]:*",
+        'LISTEN 0      2048       127.0.0.1:8000      0.0.0.0:* users:(("python3",pid=41,fd=3),("python3",pid=42,fd=3))',
+        'LISTEN 0      2048           [::1]:8000         [::]:* users:(("python3",pid=41,fd=4))',
+        'LISTEN 0      2048       127.0.0.1:18000     0.0.0.0:* users:(("other",pid=7,fd=3))',
+    ]
+    assert filters.port_holders(lines, 22) == ["a process of another user"]
+    assert filters.port_holders(lines, "8000") == ["python3 pid 41", "python3 pid 42"]
+    with pytest.raises(AnsibleFilterError, match="port_holders needs the lines"):
+        filters.port_holders("LISTEN ...", 22)
