@@ -38,13 +38,12 @@ options:
       - Name of the tmux session.
       - Letters, digits, V(_) and V(-) only, at most 64 characters, not starting with V(-) (tmux itself
         rewrites V(.) and V(:) in session names).
-      - Required unless O(state=query), where leaving it out lists every session of the server.
     type: str
   window:
     description:
       - Name of the window in O(session); the same character set as O(session).
-      - Required with O(state=started). With O(state=stopped), O(state=absent) or O(state=query) and no
-        window, the operation applies to every window of the session.
+      - Required with O(state=started). With O(state=stopped) or O(state=absent) and no window, the
+        operation applies to every window of the session.
     type: str
   command:
     description:
@@ -94,10 +93,9 @@ options:
         readable.
       - V(absent) ends the command and closes the window (or the whole session when O(window) is left
         out).
-      - V(query) only reports. Where tmux is not installed yet (a host before provisioning), a query
-        finds no session, none is live, and RV(tmux_version) is null.
+      - To read a window or a session without changing it, use M(tmux_session_info).
     type: str
-    choices: [started, stopped, absent, query]
+    choices: [started, stopped, absent]
     default: started
   restart_exited:
     description: With O(state=started), start the command again when the window exists but its command
@@ -159,24 +157,12 @@ EXAMPLES = r"""
     health_url: http://127.0.0.1:8000/health
     health_timeout: 600
 
-- name: Read whether the trainer still runs.
-  tmux_session:
-    session: stallscope-run42
-    window: trainer
-    state: query
-  register: trainer
-
 - name: Stop the orchestrator gracefully (INT, then TERM after 30 s, then KILL).
   tmux_session:
     session: stallscope-run42
     window: orchestrator
     state: stopped
     stop_timeout: 30
-
-- name: List every session of the default tmux server.
-  tmux_session:
-    state: query
-  register: tmux_all
 """
 
 RETURN = r"""
@@ -247,19 +233,8 @@ windows:
   returned: when O(window) is left out
   type: list
   elements: dict
-tmux_version:
-  description: The version C(tmux -V) reports; null when tmux is not installed.
-  returned: when O(state=query)
-  type: str
-  sample: "3.3a"
-sessions:
-  description: Every session of the server, each with session and windows as above.
-  returned: when O(state=query) and O(session) is left out
-  type: list
-  elements: dict
 """
 
-import datetime
 import hashlib
 import json
 import os
@@ -269,20 +244,12 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.tmux_windows import (Tmux, check_names, describe, group_alive, read_int, report,
+                                               window_status)
 from ansible.module_utils.urls import open_url
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OPTION_PREFIX = "@tmux_session_"
-# Fields read for every window in one list-windows call; user options are readable as formats.
-FIELDS = ("session", "window_id", "window", "pane_pid", "pane_dead", "pane_dead_status",
-          "spec", "pid_file", "exit_file", "log_file")
-FORMAT = "\t".join((
-    "#{session_name}", "#{window_id}", "#{window_name}", "#{pane_pid}", "#{pane_dead}",
-    "#{pane_dead_status}", "#{@tmux_session_spec}", "#{@tmux_session_pid_file}",
-    "#{@tmux_session_exit_file}", "#{@tmux_session_log_file}",
-))
-NO_SERVER = ("no server running", "error connecting to")
 PID_FILE_TIMEOUT = 30.0   # seconds for the wrapper to start the command and record its pid
 EXIT_FILE_TIMEOUT = 5.0   # seconds for the wrapper to record the exit code once the command ended
 LOG_TAIL_LINES = 20
@@ -368,55 +335,6 @@ def spec_digest(command, chdir, environment, log_file, exit_file):
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
-        return None
-
-
-def read_int(path):
-    text = read_text(path) if path else None
-    try:
-        return int(text.strip()) if text is not None else None
-    except ValueError:
-        return None
-
-
-def group_alive(pgid):
-    """Whether any process of the group runs. Zombies do not count: an orphaned child of a
-    stopped command may wait a while for init to reap it. A signal 0 answers for most calls; /proc
-    is read only while the group still has a member, to tell a zombie from a running process."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc/self"):
-        return True
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = read_text(os.path.join("/proc", entry, "stat"))
-        if stat is None:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def iso_mtime(path):
-    try:
-        stamp = os.stat(path).st_mtime
-    except OSError:
-        return None
-    moment = datetime.datetime.fromtimestamp(stamp, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def log_tail(path, lines=LOG_TAIL_LINES):
     if not path:
         return []
@@ -428,59 +346,6 @@ def log_tail(path, lines=LOG_TAIL_LINES):
     except OSError:
         return []
     return data.splitlines()[-lines:]
-
-
-class Tmux:
-    """The tmux client, always called with an argument list. With required=False and no tmux
-    installed, it lists no window (base is None)."""
-
-    def __init__(self, module, socket_name, required=True):
-        self.module = module
-        binary = module.get_bin_path("tmux", required=required)
-        self.base = None if binary is None else [binary] + (["-L", socket_name] if socket_name else [])
-
-    def version(self):
-        """tmux's version ("3.3a"), or None when it is not installed or does not say."""
-        if self.base is None:
-            return None
-        rc, out, _ = self.module.run_command([self.base[0], "-V"])
-        return (out.strip().partition(" ")[2] or None) if rc == 0 else None
-
-    def run(self, *args, check=True):
-        rc, out, err = self.module.run_command(self.base + list(args))
-        if check and rc != 0:
-            self.module.fail_json(msg="tmux %s failed: %s" % (args[0], err.strip() or out.strip()))
-        return rc, out, err
-
-    def windows(self, session=None):
-        """Every window of the server (or of one session) as a dict of FIELDS."""
-        if self.base is None:
-            return []
-        args = ["list-windows", "-F", FORMAT] + (["-t", "=" + session] if session else ["-a"])
-        rc, out, err = self.run(*args, check=False)
-        if rc != 0:
-            if any(marker in err for marker in NO_SERVER) or "can't find session" in err:
-                return []
-            self.module.fail_json(msg="tmux list-windows failed: %s" % err.strip())
-        return [dict(zip(FIELDS, line.split("\t"))) for line in out.splitlines() if line]
-
-
-def window_status(record):
-    """pid, alive, exit code and files of one listed window."""
-    managed = bool(record["pid_file"])
-    if managed:
-        pid = read_int(record["pid_file"])
-        exit_code = read_int(record["exit_file"])
-        alive = exit_code is None and pid is not None and group_alive(pid)
-        started_at = iso_mtime(record["pid_file"])
-    else:
-        pid = int(record["pane_pid"]) if record["pane_pid"].isdigit() else None
-        alive = record["pane_dead"] != "1"
-        exit_code = int(record["pane_dead_status"]) if record["pane_dead_status"].isdigit() else None
-        started_at = None
-    return {"window": record["window"], "pid": pid, "alive": alive, "exit_code": exit_code,
-            "started_at": started_at, "log_file": record["log_file"] or None,
-            "exit_file": record["exit_file"] or None, "managed": managed}
 
 
 def signal_number(name):
@@ -659,13 +524,6 @@ class Window:
             time.sleep(1)
 
 
-def describe(record):
-    status = window_status(record)
-    status.pop("window")
-    status.pop("managed")
-    return status
-
-
 def ensure_started(module, tmux, result):
     params = module.params
     window = Window(module, tmux)
@@ -730,41 +588,9 @@ def ensure_stopped(module, tmux, result, remove):
     result["exists"] = bool(remaining)
 
 
-def report(result, records, window_name):
-    if window_name:
-        if records:
-            result.update(describe(records[0]))
-    else:
-        result["windows"] = [window_status(r) for r in records]
-        result["alive"] = any(w["alive"] for w in result["windows"])
-
-
-def query(module, tmux, result):
-    params = module.params
-    result["tmux_version"] = tmux.version()
-    if params["session"] is None:
-        sessions = {}
-        for record in tmux.windows():
-            sessions.setdefault(record["session"], []).append(window_status(record))
-        result["sessions"] = [{"session": name, "windows": windows,
-                               "alive": any(w["alive"] for w in windows)}
-                              for name, windows in sessions.items()]
-        return
-    records = [r for r in tmux.windows(params["session"])
-               if params["window"] in (None, r["window"])]
-    result.update(exists=bool(records), alive=False)
-    if params["window"]:
-        result.update(pid=None, exit_code=None, started=False, started_at=None)
-    report(result, records, params["window"])
-
-
 def validate(module):
     params = module.params
-    for key in ("session", "window"):
-        value = params[key]
-        if value is not None and not NAME_PATTERN.match(value):
-            module.fail_json(msg="%s %r is not a valid tmux name: use 1-64 letters, digits, '_' or "
-                                 "'-', not starting with '-'" % (key, value))
+    check_names(module)
     both = sorted(set(params["environment"]) & set(params["secret_environment"]))
     if both:
         module.fail_json(msg="%s given in both environment and secret_environment; keep each name "
@@ -790,7 +616,7 @@ ARGUMENT_SPEC = dict(
     state_dir=dict(type="path"),
     socket_name=dict(type="str"),
     state=dict(type="str", default="started",
-               choices=["started", "stopped", "absent", "query"]),
+               choices=["started", "stopped", "absent"]),
     restart_exited=dict(type="bool", default=False),
     replace=dict(type="bool", default=False),
     stop_signals=dict(type="list", elements="str", default=["INT", "TERM", "KILL"]),
@@ -813,8 +639,7 @@ def main():
     )
     validate(module)
     params = module.params
-    # Only a query can answer without tmux: nothing can be running there.
-    tmux = Tmux(module, params["socket_name"], required=params["state"] != "query")
+    tmux = Tmux(module, params["socket_name"])
     result = {"changed": False}
     for key in ("session", "window"):
         if params[key] is not None:
@@ -822,10 +647,8 @@ def main():
     if params["state"] == "started":
         result.update(exists=False, pid=None, alive=False, exit_code=None, started=False)
         ensure_started(module, tmux, result)
-    elif params["state"] in ("stopped", "absent"):
-        ensure_stopped(module, tmux, result, remove=params["state"] == "absent")
     else:
-        query(module, tmux, result)
+        ensure_stopped(module, tmux, result, remove=params["state"] == "absent")
     module.exit_json(**result)
 
 

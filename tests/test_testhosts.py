@@ -39,7 +39,9 @@ def test_two_hosts_are_real_ssh_hosts_and_destroy_leaves_nothing(testhosts):
     assert len({h.address for h in host_set.hosts}) == 2
 
     for host in host_set.hosts:
-        result = ssh(host_set, host, "id -un; ip -o addr; ip route; sudo -n id -u")
+        # A scratch directory left in the shared /tmp, as a run killed midway leaves one.
+        result = ssh(host_set, host, "mktemp -d /tmp/stallscope-testhosts.XXXXXX >/dev/null; "
+                                     "id -un; ip -o addr; ip route; sudo -n id -u")
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0] == host.user
@@ -69,6 +71,8 @@ def test_two_hosts_are_real_ssh_hosts_and_destroy_leaves_nothing(testhosts):
     assert not [n for n in link_names() if n.startswith(f"{host_set.prefix}-")]
     assert not any(user_exists(h.user) for h in host_set.hosts)
     assert not any(Path(h.home).exists() for h in host_set.hosts)
+    # ... is removed with its user: the next test host user may get the same uid.
+    assert not list(Path("/tmp").glob("stallscope-testhosts.*"))
     assert not sudoers.exists()
     assert not host_set.state_dir.exists()
     # Idempotent: a second destroy is a no-op that succeeds.

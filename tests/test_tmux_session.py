@@ -10,12 +10,23 @@ from pathlib import Path
 
 import pytest
 
+import ansible.module_utils
+
 REPO = Path(__file__).resolve().parents[1]
-MODULE = REPO / "library" / "tmux_session.py"
 SECRET = "hf_s3cr3t-token-value-1234567890"
+# Runs a module of library/ as its own process, as Ansible does, with the project's module_utils
+# importable as ansible.module_utils.* (as AnsiballZ packs them).
+BOOTSTRAP = """
+import runpy, sys
+import ansible.module_utils
+ansible.module_utils.__path__.append(sys.argv.pop(1))
+sys.argv[0] = sys.argv.pop(1)
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
+ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 sys.path.insert(0, str(REPO / "library"))
 import tmux_session  # noqa: E402  (the module under test, for its wrapper template)
 from stallscope.sim.runner import free_port
@@ -39,19 +50,25 @@ class Server:
         self.socket = socket_name
         self.tmp = tmp_path
 
-    def module(self, check_mode=False, **args):
+    def module(self, check_mode=False, name="tmux_session", **args):
         """Run the module in a subprocess, as Ansible does; return its JSON result."""
         args.setdefault("socket_name", self.socket)
-        args.setdefault("state_dir", str(self.tmp / "state"))
+        if name == "tmux_session":
+            args.setdefault("state_dir", str(self.tmp / "state"))
         if check_mode:
             args["_ansible_check_mode"] = True
         args_file = self.tmp / "args.json"
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        done = subprocess.run([sys.executable, str(MODULE), str(args_file)], env=self.env,
+        done = subprocess.run([sys.executable, "-c", BOOTSTRAP, str(REPO / "module_utils"),
+                               str(REPO / "library" / f"{name}.py"), str(args_file)], env=self.env,
                               capture_output=True, text=True, timeout=120)
         result = json.loads(done.stdout)
         result["_stdout"] = done.stdout
         return result
+
+    def info(self, **args):
+        """tmux_session_info's result."""
+        return self.module(name="tmux_session_info", **args)
 
     def tmux(self, *args):
         return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env,
@@ -87,17 +104,17 @@ def test_wrapper_runs_the_command_and_records_pid_log_and_exit_code(tmp_path):
     assert not env_file.exists()
 
 
-def test_start_is_idempotent_and_query_reports_the_running_command(tmux):
+def test_start_is_idempotent_and_info_reports_the_running_command(tmux):
     first = tmux.start("worker", "echo started; exec sleep 60")
     assert first["changed"] and first["started"] and first["alive"]
     assert first["pid"] > 1 and first["exit_code"] is None
     again = tmux.start("worker", "echo started; exec sleep 60")
     assert not again["changed"] and not again["started"]
     assert again["pid"] == first["pid"] and again["started_at"] == first["started_at"]
-    queried = tmux.module(session="run1", window="worker", state="query")
+    queried = tmux.info(session="run1", window="worker")
     assert queried["alive"] and queried["pid"] == first["pid"] and not queried["changed"]
     assert wait_for(lambda: "started" in (tmux.tmp / "worker.log").read_text())
-    listed = tmux.module(state="query")
+    listed = tmux.info()
     assert [s["session"] for s in listed["sessions"]] == ["run1"]
     assert listed["sessions"][0]["windows"][0]["window"] == "worker"
 
@@ -108,7 +125,7 @@ def test_crash_is_reported_with_its_exit_code_and_restarted_only_when_asked(tmux
     assert wait_for(lambda: Path(first["exit_file"]).exists())
     after = tmux.start("crashy", "echo about to fail; exit 42")
     assert not after["changed"] and not after["alive"] and after["exit_code"] == 42
-    queried = tmux.module(session="run1", window="crashy", state="query")
+    queried = tmux.info(session="run1", window="crashy")
     assert queried["exit_code"] == 42 and not queried["alive"]
     restarted = tmux.start("crashy", "echo about to fail; exit 42", restart_exited=True)
     assert restarted["changed"] and restarted["started"] and restarted["pid"] != first["pid"]
@@ -189,11 +206,11 @@ def test_health_check_waits_for_the_server_and_fails_fast_on_a_crash(tmux):
 def test_check_mode_starts_and_stops_nothing(tmux):
     planned = tmux.start("planned", "exec sleep 60", check_mode=True)
     assert planned["changed"]
-    assert tmux.module(state="query")["sessions"] == []
+    assert tmux.info()["sessions"] == []
     tmux.start("running", "exec sleep 60")
     planned_stop = tmux.module(session="run1", window="running", state="stopped", check_mode=True)
     assert planned_stop["changed"]
-    assert tmux.module(session="run1", window="running", state="query")["alive"]
+    assert tmux.info(session="run1", window="running")["alive"]
 
 
 def test_absent_closes_the_window_and_the_session(tmux):
@@ -214,7 +231,7 @@ def test_ctrl_c_in_the_pane_reaches_the_command(tmux):
     queried = {}
 
     def ended():
-        queried.update(tmux.module(session="run1", window="interactive", state="query"))
+        queried.update(tmux.info(session="run1", window="interactive"))
         return not queried["alive"]
     assert wait_for(ended)
     assert queried["exit_code"] == 5
@@ -236,7 +253,7 @@ def test_bad_input_fails_with_a_clear_message_and_no_session(tmux, args, message
     result = tmux.module(**args)
     assert result["failed"] and message in result["msg"]
     assert "Traceback" not in result["_stdout"]
-    assert tmux.module(state="query")["sessions"] == []
+    assert tmux.info()["sessions"] == []
 
 
 def test_documentation_matches_the_argument_spec():
@@ -250,14 +267,14 @@ def test_documentation_matches_the_argument_spec():
     yaml.safe_load(tmux_session.RETURN)
 
 
-def test_query_reports_the_tmux_version_and_finds_nothing_where_tmux_is_not_installed(tmux):
-    version = tmux.module(state="query")
+def test_info_reports_the_tmux_version_and_finds_nothing_where_tmux_is_not_installed(tmux):
+    version = tmux.info()
     assert version["tmux_version"] == subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.split()[1]
     # A host before provisioning: no tmux on PATH (a PATH without it, this Python kept by its path).
     tmux.env = dict(tmux.env, PATH=str(tmux.tmp))
-    listed = tmux.module(state="query")
+    listed = tmux.info()
     assert listed.get("failed") is None and listed["sessions"] == [] and listed["tmux_version"] is None
-    one = tmux.module(session="run1", state="query")
+    one = tmux.info(session="run1")
     assert one["exists"] is False and one["alive"] is False
     started = tmux.start("worker", "exec sleep 60")
     assert started["failed"] and "tmux" in started["msg"]
