@@ -8,7 +8,7 @@ mistake is one line naming the profile and the key.
 
 import re
 
-from .engine.compare import REPORT_SECTIONS
+from .engine.compare import section_family
 from .engine.errors import InputError
 from .engine.families import FINDINGS
 from .engine.stats import STAT_KEYS as STATS
@@ -78,7 +78,7 @@ def _objective(objective, where):
         raise InputError(f"{at}.better: {objective['better']!r} is not lower or higher")
     metric = objective["metric"]
     section, _, key = str(metric).partition(".")
-    if not key or (section not in REPORT_SECTIONS and key.rpartition(".")[2] not in STATS):
+    if not key or (section_family(section) is None and key.rpartition(".")[2] not in STATS):
         raise InputError(f"{at}.metric: {metric!r} is not <metric>.<stat> (e.g. queue_ms.p95), "
                          "throughput.<key>, gpu.<key> or dask.<key>")
     return {"metric": metric, "better": objective["better"]}

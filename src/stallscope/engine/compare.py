@@ -3,41 +3,12 @@
 import json
 import os
 
+from . import families
 from .errors import InputError
 from .pipeline import SCHEMA_VERSION, analyze
-from .thresholds import CRITERIA_KEY, merge_thresholds
+from .thresholds import merge_thresholds
 
-COMPARED = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
-            "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight",
-            "trunc_pct", "staleness", "untraced_requests_per_s")
-DASK_COMPARED = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
-                 "event_loop_unresponsive_s")
-BATCH_COMPARED = ("kv_cache_usage_pct", "engine_generation_tokens_per_s", "engine_waiting_reqs")
 SHOWN = ("mean", "p50", "p95")
-# Batch-inference runs (docs/ray.md): the figures side by side (label, report_value's path).
-BATCH_FIGURES = (
-    ("throughput (req/s)", "batch.throughput_rps"),
-    ("tokens/s", "batch.tokens_per_s"),
-    ("latency p95 (s)", "batch.latency_p95_s"),
-    ("error rate (%)", "batch.error_rate_pct"),
-    ("ETA at the last progress line (h)", "batch.eta_h"),
-    ("preemptions per 100 requests", "batch.preemption_pct"),
-    ("slowest engine's slowdown", "batch.worker_slowdown"),
-    ("CPU stages / engine stage wall time", "batch.cpu_stage_share"),
-)
-# The A/B figures of docs/dask.md: (label, where in the report: report_value's path).
-DASK_FIGURES = (
-    ("trials per minute", "dask.trials_per_min"),
-    ("trials", "dask.trials"),
-    ("sim duration p50 (ms)", "sim_duration_ms.p50"),
-    ("sim duration p95 (ms)", "sim_duration_ms.p95"),
-    ("agg duration p50 (ms)", "agg_duration_ms.p50"),
-    ("agg duration p95 (ms)", "agg_duration_ms.p95"),
-    ("split-aggregation rate (%)", "dask.split_agg_pct"),
-    ("payload per aggregation p50 (MB)", "agg_total_inline_mb.p50"),
-    ("agg/sim median ratio", "dask.agg_sim_ratio"),
-    ("transfer share of task time (%)", "dask.perf_report.transfer_share"),
-)
 
 
 def load_report(path, thresholds=None, async_level=None):
@@ -58,133 +29,64 @@ def load_report(path, thresholds=None, async_level=None):
 
 # The verdict: the first of these that some criterion gave, else `pass`.
 VERDICT_ORDER = (("fail", "fail"), ("inconclusive", "inconclusive"), ("not measured", "incomplete"))
-# Run-level throughput figures shown side by side (report `throughput` keys).
-THROUGHPUT_FIGURES = (("completions/s", "throughput.completions_per_s"), ("tokens/s", "throughput.tokens_per_s"),
-                      ("step time (s)", "throughput.step_time_s"), ("steady-state steps", "throughput.steps"),
-                      ("steady-state span (s)", "throughput.span_s"))
+
+
+def comparing(reports):
+    """The family whose figures and criteria compare `reports`: the first of the registry's with a
+    compare part whose report section all of them have; else prime-rl's (every report has its
+    sections, so it cannot be told by them)."""
+    return next((family for family in families.RUNS if family is not families.prime_rl and hasattr(family, "criteria")
+                 and reports and all(family.SECTION in report for report in reports)), families.prime_rl)
 
 
 def compare(before, after, thresholds=None):
-    """Per metric mean/p50/p95 before and after, with the change, and the verdict.
+    """Per metric mean/p50/p95 before and after, with the change, the figures side by side and the
+    verdict, on the figures and criteria of the family both reports have (comparing()).
 
     `thresholds`: a thresholds override (plain data, as for analyze()) whose `success_criteria`
-    and rows the criteria use. Two Dask calibration reports (both with a `dask` section) are
-    compared on docs/dask.md's A/B figures (`dask`) and judged on trials per minute and the
-    split-aggregation rate instead.
+    and rows the criteria use.
     """
     table = merge_thresholds(thresholds)
-    criteria_table = table[CRITERIA_KEY]
-    dask = "dask" in before and "dask" in after
-    batch = not dask and "batch" in before and "batch" in after
+    family = comparing((before, after))
     metrics = {}
-    for name in DASK_COMPARED if dask else BATCH_COMPARED if batch else COMPARED:
+    for name in family.COMPARED_METRICS:
         old, new = before["metrics"].get(name), after["metrics"].get(name)
         if not (old and old.get("count")) and not (new and new.get("count")):
             continue
         row = {"before": _pick(old), "after": _pick(new)}
         row["change"] = {key: _change(row["before"][key], row["after"][key]) for key in SHOWN}
         metrics[name] = row
-    if dask:
-        criteria = [_trials_criterion(before, after, criteria_table), _split_criterion(after, table)]
-    elif batch:
-        criteria = [_batch_throughput_criterion(before, after, criteria_table), _sla_criterion(after)]
-    else:
-        criteria = [_queue_criterion(after, criteria_table), _throughput_criterion(before, after, criteria_table)]
+    criteria = family.criteria(before, after, table)
     outcomes = {criterion["result"] for criterion in criteria}
     verdict = next((verdict for result, verdict in VERDICT_ORDER if result in outcomes), "pass")
-    result = {
+    return {
         "before": {"diagnosis": before.get("diagnosis"), "severity": before.get("severity")},
         "after": {"diagnosis": after.get("diagnosis"), "severity": after.get("severity")},
         "metrics": metrics,
         "criteria": criteria,
         "verdict": verdict,
+        family.SECTION: [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
+                              change=_change(report_value(before, where), report_value(after, where)))
+                         for label, where in family.COMPARED_FIGURES],
     }
-    if batch:
-        result["batch"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
-                                change=_change(report_value(before, where), report_value(after, where)))
-                           for label, where in BATCH_FIGURES]
-    elif not dask:
-        result["throughput"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
-                                     change=_change(report_value(before, where), report_value(after, where)))
-                                for label, where in THROUGHPUT_FIGURES]
-    if dask:
-        result["dask"] = [dict(figure=label, before=report_value(before, where), after=report_value(after, where),
-                               change=_change(report_value(before, where), report_value(after, where)))
-                          for label, where in DASK_FIGURES]
-    return result
 
 
-# Report sections whose figures report_value reads by key.
-REPORT_SECTIONS = ("throughput", "dask", "gpu", "batch")
+def section_family(section):
+    """The family whose report section of figures (its SECTION) is `section`, or None."""
+    return next((family for family in families.RUNS if getattr(family, "SECTION", None) == section), None)
 
 
 def report_value(report, path):
-    """A figure of a report by path, or None: `throughput.<key>` (run-level throughput), `gpu.<key>`,
-    `dask.<key>` (`dask.perf_report.transfer_share` as %) or `<metric>.<stat>` (a metric's statistic)."""
+    """A figure of a report by path, or None: `<section>.<key>` (a key of a family's SECTION, e.g.
+    `throughput.<key>`, read by the family's figure() when it has one) or `<metric>.<stat>` (a
+    metric's statistic)."""
     section, _, key = path.partition(".")
-    if section in ("throughput", "gpu", "batch"):
-        return (report.get(section) or {}).get(key)
-    if section == "dask":
-        dask = report.get("dask") or {}
-        if key == "perf_report.transfer_share":
-            share = (dask.get("perf_report") or {}).get("transfer_share")
-            return None if share is None else share * 100.0
-        return dask.get(key)
+    family = section_family(section)
+    if family is not None:
+        data = report.get(section) or {}
+        return family.figure(data, key) if hasattr(family, "figure") else data.get(key)
     name, _, stat = path.rpartition(".")
     return (report["metrics"].get(name) or {}).get(stat)
-
-
-def _trials_criterion(before, after, criteria):
-    tolerance = criteria["trials_per_min_tolerance"]
-    old, new = before["dask"].get("trials_per_min"), after["dask"].get("trials_per_min")
-    criterion = {"name": f"trials per minute not worse (after >= {1 - tolerance:.0%} of before)", "before": old,
-                 "after": new}
-    if old is None or new is None:
-        return dict(criterion, result="not measured")
-    return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
-
-
-def _split_criterion(after, table):
-    limit = table["split_agg_pct"]["warning"]
-    split = after["dask"].get("split_agg_pct")
-    criterion = {"name": f"split-aggregation rate < {limit:g}% (after)", "after": split}
-    if split is None:
-        return dict(criterion, result="not measured")
-    return dict(criterion, result="pass" if split < limit else "fail")
-
-
-def _batch_throughput_criterion(before, after, criteria):
-    """Batch inference: the run's req/s, and tokens/s when both runs have it, after >= before *
-    (1 - gen_throughput_tolerance)."""
-    tolerance = criteria["gen_throughput_tolerance"]
-    old, new = before["batch"], after["batch"]
-    criterion = {"name": f"batch throughput not worse (req/s and tokens/s after >= {1 - tolerance:.0%} of before)",
-                 "before": old.get("throughput_rps"), "after": new.get("throughput_rps"), "figure": "batch.throughput_rps"}
-    if old.get("throughput_rps") is None or new.get("throughput_rps") is None:
-        return dict(criterion, result="not measured", reason="a run has no finished job with a measured span")
-    return _rates_judged(criterion, old, new, ("req/s", "throughput_rps"), tolerance)
-
-
-def _rates_judged(criterion, old, new, rate, tolerance):
-    """The criterion passed or failed on `rate` (label, key), and on tokens_per_s when both sides
-    have it: after >= before * (1 - tolerance)."""
-    judged = [rate]
-    if old.get("tokens_per_s") is not None and new.get("tokens_per_s") is not None:
-        criterion["tokens_per_s"] = {"before": old["tokens_per_s"], "after": new["tokens_per_s"]}
-        judged.append(("tokens/s", "tokens_per_s"))
-    worse = [label for label, key in judged if new[key] < old[key] * (1 - tolerance)]
-    if worse:
-        return dict(criterion, result="fail", reason=f"{' and '.join(worse)} below {1 - tolerance:.0%} of before")
-    return dict(criterion, result="pass")
-
-
-def _sla_criterion(after):
-    """Batch inference: the last job after the change met its SLA or is on track (docs/ray.md)."""
-    state = after["batch"].get("sla_state")
-    criterion = {"name": f"SLA met or on track (after: {state or 'no job'})", "state": state}
-    if state is None:
-        return dict(criterion, result="not measured", reason="no job in the run")
-    return dict(criterion, result="pass" if state in ("met", "on_track") else "fail")
 
 
 def _pick(stats):
@@ -198,72 +100,13 @@ def _change(old, new):
     return {"delta": new - old, "percent": (new - old) / old * 100.0 if old else None}
 
 
-def _queue_criterion(after, criteria):
-    limit = criteria["queue_ms_p95_below"]
-    p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
-    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95, "figure": "queue_ms.p95"}
-    if p95 is None:
-        return dict(criterion, result="not measured")
-    return dict(criterion, result="pass" if p95 < limit else "fail")
-
-
-def _throughput_criterion(before, after, criteria):
-    """The success criterion "no regression in generation throughput", judged on run-level throughput
-    (throughput.py): completions/s, and tokens/s when both runs carry tokens, after >= before *
-    (1 - tolerance). Inconclusive when a run is too short or the runs' batch sizes or warm-ups
-    differ."""
-    tolerance = criteria["gen_throughput_tolerance"]
-    old, new = before.get("throughput"), after.get("throughput")
-    criterion = {
-        "name": f"generation throughput not worse (run-level completions/s after >= {1 - tolerance:.0%} of before)",
-        "before": (old or {}).get("completions_per_s"),
-        "after": (new or {}).get("completions_per_s"),
-        "step_time_s": {"before": (old or {}).get("step_time_s"), "after": (new or {}).get("step_time_s")},
-    }
-    for side, section in (("before", old), ("after", new)):
-        if section is None:
-            return dict(criterion, result="not measured",
-                        reason=f"{side}: the report has no run-level throughput (made by an older stallscope): analyse its logs again")
-        if section["reason"] is not None:
-            return dict(criterion, result="not measured", reason=f"{side}: {section['reason']}")
-    for side, section in (("before", old), ("after", new)):
-        if section["steps"] < criteria["min_steps"]:
-            return dict(criterion, result="inconclusive",
-                        reason=f"{side}: {section['steps']} steady-state step(s), fewer than min_steps {criteria['min_steps']}")
-    if old["batch_sizes"] != new["batch_sizes"]:
-        return dict(criterion, result="inconclusive",
-                    reason=f"batch sizes differ ({_sizes(old)} before, {_sizes(new)} after): equal work per step is needed")
-    if old["warmup_steps"] != new["warmup_steps"]:
-        return dict(criterion, result="inconclusive",
-                    reason=f"analysed with different warm-ups ({old['warmup_steps']} and {new['warmup_steps']} steps): "
-                           "analyse both with the same thresholds")
-    return _rates_judged(criterion, old, new, ("completions/s", "completions_per_s"), tolerance)
-
-
-def _sizes(section):
-    return "/".join(f"{size:g}" for size in section["batch_sizes"]) or "unknown"
-
-
-# The figures of the N-way table (label, report_value path): the key metrics' p50/p95 and throughput.
-RUN_FIGURES = (("queue_ms p50", "queue_ms.p50"), ("queue_ms p95", "queue_ms.p95"), ("rpc_ms p95", "rpc_ms.p95"),
-               ("batch dur_ms p95", "gen_dur_ms.p95"), ("completions/s", "throughput.completions_per_s"),
-               ("step time s", "throughput.step_time_s"))
-BATCH_RUN_FIGURES = (("req/s", "batch.throughput_rps"), ("tokens/s", "batch.tokens_per_s"),
-                     ("latency p95 s", "batch.latency_p95_s"), ("error %", "batch.error_rate_pct"),
-                     ("ETA h", "batch.eta_h"))
-DASK_RUN_FIGURES = (("trials/min", "dask.trials_per_min"), ("split %", "dask.split_agg_pct"),
-                    ("agg p50 ms", "agg_duration_ms.p50"), ("agg p95 ms", "agg_duration_ms.p95"),
-                    ("sim p95 ms", "sim_duration_ms.p95"))
-
-
 def compare_runs(runs, objective=None, thresholds=None):
     """One row per run: diagnosis, severity, the objective, the key figures, and the verdict of each
     run against the first (the baseline). `runs`: dicts with `name`, `report` (None when the run
     failed, with `failure` saying why) and optional `variables`. `objective`: {metric, better}
     (docs/profiles.md) marks the best run."""
     reports = [run["report"] for run in runs if run.get("report") is not None]
-    figures = (DASK_RUN_FIGURES if reports and all("dask" in report for report in reports) else
-               BATCH_RUN_FIGURES if reports and all("batch" in report for report in reports) else RUN_FIGURES)
+    figures = comparing(reports).RUN_FIGURES
     baseline = runs[0].get("report") if runs else None
     rows = []
     for index, run in enumerate(runs):
@@ -331,14 +174,13 @@ def compare_markdown(result, before_name, after_name):
         f"after: `{result['after']['diagnosis']}` ({result['after']['severity']})",
         "",
     ]
-    for key, title, skip_empty in (("throughput", "Run-level throughput (steady state, warm-up excluded)", True),
-                                   ("batch", "Batch inference (docs/ray.md)", False),
-                                   ("dask", "A/B (docs/dask.md)", False)):
-        if key not in result:
+    for family in families.RUNS:
+        if not hasattr(family, "criteria") or family.SECTION not in result:
             continue
-        out += [f"## {title}", "", f"| figure | {before_name} | {after_name} | change |", "| --- | ---: | ---: | ---: |"]
-        for row in result[key]:
-            if skip_empty and row["before"] is None and row["after"] is None:
+        out += [f"## {family.COMPARED_TITLE}", "", f"| figure | {before_name} | {after_name} | change |",
+                "| --- | ---: | ---: | ---: |"]
+        for row in result[family.SECTION]:
+            if not family.COMPARED_EMPTY_ROWS and row["before"] is None and row["after"] is None:
                 continue
             out.append(f"| {row['figure']} | {figure_text(row['before'])} | {figure_text(row['after'])} | "
                        f"{_delta(row['change'])} |")

@@ -16,6 +16,11 @@ A family module brings, through one interface (docs/architecture.md, "The family
   report sections it adds;
 - optionally, its settled part: settle(store, files, partials, ids, thresholds), keeping in the
   saved state what of its records later bytes cannot change, which run() then continues from;
+- optionally, its figures: SECTION, the report section whose keys compare.report_value reads as
+  `<SECTION>.<key>`, and figure(section, key) for figures the section does not hold as shown;
+- optionally (with SECTION), its compare part: COMPARED_METRICS, COMPARED_FIGURES, COMPARED_TITLE,
+  COMPARED_EMPTY_ROWS, RUN_FIGURES and criteria(before, after, table) -> criteria, which compare.py
+  uses for two reports that both have its SECTION (prime-rl's otherwise);
 - its findings: FINDINGS, modules of findings/, in tie-break order.
 
 FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a

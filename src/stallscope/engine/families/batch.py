@@ -20,8 +20,10 @@ Lines read, wherever they are in a line (Ray prefixes an actor's forwarded lines
 import re
 
 from .. import batch_run
+from ..criteria import rates_judged
 from ..findings import (high_error_rate, high_latency, kv_cache_pressure, low_throughput, preprocessing_bound,
                         queue_backlog, sla_at_risk, sla_violated, straggler_worker)
+from ..thresholds import CRITERIA_KEY
 from .base import MAX_VALUE, MalformedLine, match_timestamp
 
 NAME = "batch"
@@ -156,3 +158,49 @@ def samples(records, store, seen):
 def report(records, metrics, run_info):
     """The report's `batch` section."""
     return {"batch": batch_run.summary(records, run_info["thresholds"])}
+
+
+# The compare part of the family interface (compare.py): two batch-inference runs are compared on
+# the job's figures (docs/ray.md) and judged on throughput and the SLA.
+SECTION = "batch"
+COMPARED_METRICS = ("kv_cache_usage_pct", "engine_generation_tokens_per_s", "engine_waiting_reqs")
+COMPARED_FIGURES = (
+    ("throughput (req/s)", "batch.throughput_rps"),
+    ("tokens/s", "batch.tokens_per_s"),
+    ("latency p95 (s)", "batch.latency_p95_s"),
+    ("error rate (%)", "batch.error_rate_pct"),
+    ("ETA at the last progress line (h)", "batch.eta_h"),
+    ("preemptions per 100 requests", "batch.preemption_pct"),
+    ("slowest engine's slowdown", "batch.worker_slowdown"),
+    ("CPU stages / engine stage wall time", "batch.cpu_stage_share"),
+)
+COMPARED_TITLE = "Batch inference (docs/ray.md)"
+COMPARED_EMPTY_ROWS = True
+RUN_FIGURES = (("req/s", "batch.throughput_rps"), ("tokens/s", "batch.tokens_per_s"),
+               ("latency p95 s", "batch.latency_p95_s"), ("error %", "batch.error_rate_pct"),
+               ("ETA h", "batch.eta_h"))
+
+
+def criteria(before, after, table):
+    """Batch throughput not worse, and the last job's SLA met or on track."""
+    return [_throughput_criterion(before, after, table[CRITERIA_KEY]), _sla_criterion(after)]
+
+
+def _throughput_criterion(before, after, success_criteria):
+    """The run's req/s, and tokens/s when both runs have it, after >= before * (1 - gen_throughput_tolerance)."""
+    tolerance = success_criteria["gen_throughput_tolerance"]
+    old, new = before["batch"], after["batch"]
+    criterion = {"name": f"batch throughput not worse (req/s and tokens/s after >= {1 - tolerance:.0%} of before)",
+                 "before": old.get("throughput_rps"), "after": new.get("throughput_rps"), "figure": "batch.throughput_rps"}
+    if old.get("throughput_rps") is None or new.get("throughput_rps") is None:
+        return dict(criterion, result="not measured", reason="a run has no finished job with a measured span")
+    return rates_judged(criterion, old, new, ("req/s", "throughput_rps"), tolerance)
+
+
+def _sla_criterion(after):
+    """The last job after the change met its SLA or is on track (docs/ray.md)."""
+    state = after["batch"].get("sla_state")
+    criterion = {"name": f"SLA met or on track (after: {state or 'no job'})", "state": state}
+    if state is None:
+        return dict(criterion, result="not measured", reason="no job in the run")
+    return dict(criterion, result="pass" if state in ("met", "on_track") else "fail")

@@ -13,6 +13,7 @@ import os
 
 from .. import dask_run, perf_report
 from ..findings import aggregation_data_movement, event_loop_blocked, memory_pressure, worker_imbalance
+from ..thresholds import CRITERIA_KEY
 from .base import MalformedLine, fields, match_timestamp, number
 
 NAME = "dask"
@@ -114,3 +115,59 @@ def report(records, metrics, run_info):
         if len(reports) > 1:
             run_info["warnings"].append(f"{len(reports)} performance reports found; read {reports[-1]}")
     return {"dask": dask}
+
+
+# The compare part of the family interface (compare.py): two Dask calibration runs are compared on
+# docs/dask.md's A/B figures and judged on trials per minute and the split-aggregation rate.
+SECTION = "dask"
+COMPARED_METRICS = ("sim_duration_ms", "agg_duration_ms", "agg_total_inline_mb", "agg_max_single_kb",
+                    "event_loop_unresponsive_s")
+COMPARED_FIGURES = (
+    ("trials per minute", "dask.trials_per_min"),
+    ("trials", "dask.trials"),
+    ("sim duration p50 (ms)", "sim_duration_ms.p50"),
+    ("sim duration p95 (ms)", "sim_duration_ms.p95"),
+    ("agg duration p50 (ms)", "agg_duration_ms.p50"),
+    ("agg duration p95 (ms)", "agg_duration_ms.p95"),
+    ("split-aggregation rate (%)", "dask.split_agg_pct"),
+    ("payload per aggregation p50 (MB)", "agg_total_inline_mb.p50"),
+    ("agg/sim median ratio", "dask.agg_sim_ratio"),
+    ("transfer share of task time (%)", "dask.perf_report.transfer_share"),
+)
+COMPARED_TITLE = "A/B (docs/dask.md)"
+COMPARED_EMPTY_ROWS = True
+RUN_FIGURES = (("trials/min", "dask.trials_per_min"), ("split %", "dask.split_agg_pct"),
+               ("agg p50 ms", "agg_duration_ms.p50"), ("agg p95 ms", "agg_duration_ms.p95"),
+               ("sim p95 ms", "sim_duration_ms.p95"))
+
+
+def figure(dask, key):
+    """A figure of the report's dask section: its `key`, or `perf_report.transfer_share` as %."""
+    if key == "perf_report.transfer_share":
+        share = (dask.get("perf_report") or {}).get("transfer_share")
+        return None if share is None else share * 100.0
+    return dask.get(key)
+
+
+def criteria(before, after, table):
+    """Trials per minute not worse, and the split-aggregation rate after below its warning (docs/dask.md)."""
+    return [_trials_criterion(before, after, table[CRITERIA_KEY]), _split_criterion(after, table)]
+
+
+def _trials_criterion(before, after, success_criteria):
+    tolerance = success_criteria["trials_per_min_tolerance"]
+    old, new = before["dask"].get("trials_per_min"), after["dask"].get("trials_per_min")
+    criterion = {"name": f"trials per minute not worse (after >= {1 - tolerance:.0%} of before)", "before": old,
+                 "after": new}
+    if old is None or new is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if new >= old * (1 - tolerance) else "fail")
+
+
+def _split_criterion(after, table):
+    limit = table["split_agg_pct"]["warning"]
+    split = after["dask"].get("split_agg_pct")
+    criterion = {"name": f"split-aggregation rate < {limit:g}% (after)", "after": split}
+    if split is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if split < limit else "fail")

@@ -169,3 +169,7 @@ def samples(records, store, seen):
 def report(records, metrics, run_info):
     """The report's `gpu` section."""
     return {"gpu": records.summary(run_info["thresholds"]["gpu_idle_util_pct"])}
+
+
+# The report section whose keys are figures (compare.report_value's `gpu.<key>`).
+SECTION = "gpu"

@@ -10,6 +10,7 @@ import re
 from .. import per_step
 from .. import records as run_records
 from ..correlation import client_queue_ms, client_queue_samples, correlate
+from ..criteria import rates_judged
 from ..digest import WEIGHT_OPS
 from ..findings import (checkpoint_stall, frontend_queue_saturation, generation_contention, incomplete_weight_updates,
                         no_weight_updates, poor_rollout_quality, slow_checkpoint_write, slow_generation, slow_weight_loading)
@@ -200,3 +201,71 @@ def _update_row(update, inputs, offsets):
 def judged(records, values):
     """The samples the findings judge: the update metrics without the warm-up updates."""
     return records["warmup"].judged(values)
+
+
+# The compare part of the family interface (compare.py): what applies to any two reports, when no
+# other family's section is in both.
+SECTION = "throughput"
+COMPARED_METRICS = ("queue_ms", "client_queue_ms", "server_queue_ms", "wall_ms", "rpc_ms", "rpc_ms.update_weights",
+                    "rpc_ms.reload_weights", "wait_ms", "write_ms", "gen_dur_ms", "inflight",
+                    "trunc_pct", "staleness", "untraced_requests_per_s")
+COMPARED_FIGURES = (("completions/s", "throughput.completions_per_s"), ("tokens/s", "throughput.tokens_per_s"),
+                    ("step time (s)", "throughput.step_time_s"), ("steady-state steps", "throughput.steps"),
+                    ("steady-state span (s)", "throughput.span_s"))
+COMPARED_TITLE = "Run-level throughput (steady state, warm-up excluded)"
+# A run without tokens= has no tokens/s: a row of two dashes would say nothing.
+COMPARED_EMPTY_ROWS = False
+RUN_FIGURES = (("queue_ms p50", "queue_ms.p50"), ("queue_ms p95", "queue_ms.p95"), ("rpc_ms p95", "rpc_ms.p95"),
+               ("batch dur_ms p95", "gen_dur_ms.p95"), ("completions/s", "throughput.completions_per_s"),
+               ("step time s", "throughput.step_time_s"))
+
+
+def criteria(before, after, table):
+    """docs/analysis.md's success criteria: queue_ms p95 after, and generation throughput not worse."""
+    return [_queue_criterion(after, table[CRITERIA_KEY]), _throughput_criterion(before, after, table[CRITERIA_KEY])]
+
+
+def _queue_criterion(after, success_criteria):
+    limit = success_criteria["queue_ms_p95_below"]
+    p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
+    criterion = {"name": f"queue_ms p95 < {limit:g} ms (after)", "after": p95, "figure": "queue_ms.p95"}
+    if p95 is None:
+        return dict(criterion, result="not measured")
+    return dict(criterion, result="pass" if p95 < limit else "fail")
+
+
+def _throughput_criterion(before, after, success_criteria):
+    """The success criterion "no regression in generation throughput", judged on run-level throughput
+    (throughput.py): completions/s, and tokens/s when both runs carry tokens, after >= before *
+    (1 - tolerance). Inconclusive when a run is too short or the runs' batch sizes or warm-ups
+    differ."""
+    tolerance = success_criteria["gen_throughput_tolerance"]
+    old, new = before.get("throughput"), after.get("throughput")
+    criterion = {
+        "name": f"generation throughput not worse (run-level completions/s after >= {1 - tolerance:.0%} of before)",
+        "before": (old or {}).get("completions_per_s"),
+        "after": (new or {}).get("completions_per_s"),
+        "step_time_s": {"before": (old or {}).get("step_time_s"), "after": (new or {}).get("step_time_s")},
+    }
+    for side, section in (("before", old), ("after", new)):
+        if section is None:
+            return dict(criterion, result="not measured",
+                        reason=f"{side}: the report has no run-level throughput (made by an older stallscope): analyse its logs again")
+        if section["reason"] is not None:
+            return dict(criterion, result="not measured", reason=f"{side}: {section['reason']}")
+    for side, section in (("before", old), ("after", new)):
+        if section["steps"] < success_criteria["min_steps"]:
+            return dict(criterion, result="inconclusive",
+                        reason=f"{side}: {section['steps']} steady-state step(s), fewer than min_steps {success_criteria['min_steps']}")
+    if old["batch_sizes"] != new["batch_sizes"]:
+        return dict(criterion, result="inconclusive",
+                    reason=f"batch sizes differ ({_sizes(old)} before, {_sizes(new)} after): equal work per step is needed")
+    if old["warmup_steps"] != new["warmup_steps"]:
+        return dict(criterion, result="inconclusive",
+                    reason=f"analysed with different warm-ups ({old['warmup_steps']} and {new['warmup_steps']} steps): "
+                           "analyse both with the same thresholds")
+    return rates_judged(criterion, old, new, ("completions/s", "completions_per_s"), tolerance)
+
+
+def _sizes(section):
+    return "/".join(f"{size:g}" for size in section["batch_sizes"]) or "unknown"
