@@ -207,6 +207,19 @@ def test_compare_writes_a_self_contained_page_with_the_verdict(tmp_path):
         assert 'data-chart="overlays"' in text and json.dumps("overlay queue_ms") in text
 
 
+def test_compare_page_shows_the_figures_of_the_family_compared(tmp_path):
+    """Two batch-inference runs: compare.html's figures are the batch family's (docs/ray.md)."""
+    from stallscope.engine.compare import compare
+    from stallscope.report_html import write_compare_html
+
+    ray_batch = FIXTURES.parent.parent / "fixtures" / "ray_batch"
+    before, after = (analyze([ray_batch / name], timeline=False) for name in ("default.log", "slow_worker.log"))
+    result = compare(before, after)
+    text = check_self_contained(Path(write_compare_html(result, before, after, ("a", "b"), tmp_path / "compare.html")))
+    for row in result["batch"]:
+        assert html.escape(row["figure"]) in text
+
+
 def test_sweep_page_is_self_contained_and_links_each_variant_s_report(tmp_path):
     from stallscope.engine.compare import compare_runs, load_report
     from stallscope.report_html import write_sweep_html

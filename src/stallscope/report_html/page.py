@@ -12,6 +12,7 @@ from bokeh.core.templates import MACROS, get_env
 from bokeh.embed import file_html
 from bokeh.resources import INLINE
 
+from ..engine.compare import comparing
 from . import charts
 from .placement import dask_tasks, place_prime_rl
 
@@ -224,7 +225,8 @@ def write_compare(result, before, after, names, path):
                          "before": '<p class="note">Each line passes through the summary quantiles report.json keeps '
                                    "(min, p50, p90, p95, p99, max). Dashed lines: warning (orange) and critical (red) "
                                    "thresholds.</p>"})
-    sections.append({"id": "figures", "title": "Figures", "roots": [], "after": "", "before": _comparison_tables(result)})
+    figures = result[comparing((before, after)).SECTION]
+    sections.append({"id": "figures", "title": "Figures", "roots": [], "after": "", "before": _comparison_tables(result, figures)})
     verdict = result["verdict"]
     criteria = "".join(f"<li><b>{escape(c['result'])}</b>: {escape(c['name'])}"
                        f"{escape(_criterion_figures(c))}</li>" for c in result["criteria"])
@@ -248,7 +250,7 @@ def _criterion_figures(criterion):
     return f" ({', '.join(figures)})" if figures else ""
 
 
-def _comparison_tables(result):
+def _comparison_tables(result, figures):
     rows = []
     for name, row in result["metrics"].items():
         cells = "".join(f"<td>{_number(row['before'][key])}</td><td>{_number(row['after'][key])}</td>" for key in ("mean", "p50", "p95"))
@@ -257,7 +259,6 @@ def _comparison_tables(result):
     html = ('<table class="plain"><thead><tr><th>metric</th><th>mean before</th><th>mean after</th><th>p50 before</th>'
             "<th>p50 after</th><th>p95 before</th><th>p95 after</th><th>p95 change</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
-    figures = result.get("throughput") or result.get("dask") or []
     if figures:
         html += ('<table class="plain"><thead><tr><th>figure</th><th>before</th><th>after</th></tr></thead><tbody>'
                  + "".join(f"<tr><td>{escape(f['figure'])}</td><td>{_number(f['before'])}</td><td>{_number(f['after'])}</td></tr>"
