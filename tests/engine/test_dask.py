@@ -6,13 +6,14 @@ short run produces (event loop, GC) are distributed's own wording, written here.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from stallscope.engine import analyze, write_outputs
+from stallscope.engine import analyze, analyze_states, write_outputs
 from stallscope.engine.compare import compare, compare_markdown
 from stallscope.engine.families import dask
 from stallscope.engine.perf_report import seconds
@@ -169,3 +170,22 @@ def test_a_bare_clock_crossing_midnight_keeps_the_span(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     figures = analyze([path])["dask"]
     assert figures["span_s"] == pytest.approx(21.0)  # 23:59:49 (first start) to 00:00:10
+
+
+def test_a_performance_report_is_an_input_read_once_and_kept_in_the_state(tmp_path):
+    """The report is found with the logs (an input, not a second walk), and, read into the saved
+    state, is in a resumed analysis and in the merged states of `stallscope merge`."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "per_target", run)
+    (run / "logs" / "report.html").write_text("<html>a page of some other tool</html>\n")
+    state = tmp_path / "state"
+    first = analyze([run], state_dir=state)
+    paths = [entry["path"] for entry in first["inputs"]]
+    assert [Path(path).name for path in paths if path.endswith(".html")] == ["dask-perf-report-5296ef.html"]
+    assert first["dask"]["perf_report"]["tasks"] == 24
+    assert analyze([run], state_dir=state)["dask"]["perf_report"] == first["dask"]["perf_report"]
+    assert analyze_states([state])["dask"]["perf_report"] == first["dask"]["perf_report"]
+    shutil.copy(run / "logs" / "dask-perf-report-5296ef.html", run / "logs" / "dask-perf-report-later.html")
+    again = analyze([run])
+    assert again["dask"]["perf_report"]["file"].endswith("dask-perf-report-later.html")
+    assert f"2 performance reports found; read {again['dask']['perf_report']['file']}" in again["warnings"]

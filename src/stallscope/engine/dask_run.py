@@ -55,15 +55,19 @@ class DaskPartial:
         # A bare HH:MM:SS clock: its last reading, and the midnights it passed in this file (a
         # process's log is in time order, so a reading half a day earlier is the next day's).
         self.clock, self.days = data.get("clock", (None, 0))
+        self.perf_report = data.get("perf_report")  # the figures of a file that is a performance report
 
     def dump(self):
         return {"trials": self.trials, "workers": self.workers, "memory": self.memory, "restarted": self.restarted,
                 "event_loop": self.event_loop, "span": (self.first, self.last), "events": self.events,
-                "clock": (self.clock, self.days)}
+                "clock": (self.clock, self.days), "perf_report": self.perf_report}
 
     def add(self, event):
-        self.events += 1
         kind = event["event"]
+        if kind == "perf_report":  # figures of the run, not an event: they alone do not make it a Dask run
+            self.perf_report = event["figures"]
+            return
+        self.events += 1
         if kind in ("sim", "agg"):
             self._timing(event, kind)
         elif kind == "worker.start":
@@ -126,11 +130,14 @@ class DaskPartial:
 def records(store, files, partials):
     """The run's dask records from the files' dumped partial states, in report order (a worker's
     host is that of the first file naming it); `tasks` and `memory_events`, the rows report.html
-    draws (TASK_FIELDS / MEMORY_EVENT_FIELDS tuples), are read from the store on each pass."""
-    trials, workers, memory, restarted, event_loop = {}, {}, {}, [], {}
+    draws (TASK_FIELDS / MEMORY_EVENT_FIELDS tuples), are read from the store on each pass;
+    `perf_reports`, (path, figures) of each performance report."""
+    trials, workers, memory, restarted, event_loop, perf_reports = {}, {}, {}, [], {}, []
     first = last = None
     events = 0
     for entry, partial in zip(files, partials):
+        if partial and partial.get("perf_report"):  # .get: a state saved before reports were inputs has none
+            perf_reports.append((entry["path"], partial["perf_report"]))
         if not partial or not partial["events"]:
             continue
         host = entry["host"]
@@ -160,7 +167,8 @@ def records(store, files, partials):
             first = start if first is None else min(first, start)
             last = end if last is None else max(last, end)
     return {"events": events, "trials": trials, "workers": workers, "memory": memory, "restarted": restarted,
-            "event_loop": event_loop, "span": (first, last), "tasks": Rows(store, "dask_tasks", lambda rank, values: values),
+            "event_loop": event_loop, "span": (first, last), "perf_reports": perf_reports,
+            "tasks": Rows(store, "dask_tasks", lambda rank, values: values),
             "memory_events": Rows(store, "dask_memory", lambda rank, values: (values[0], values[1], files[rank]["host"], values[2]))}
 
 

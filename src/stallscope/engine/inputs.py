@@ -35,11 +35,13 @@ class LogFile:
         return (directory, stem, -rotation, name)
 
 
-def discover(paths):
-    """The log files under `paths` (files taken as given, directories searched recursively).
+def discover(paths, samplers=()):
+    """The log files under `paths` (files taken as given, directories searched recursively), and
+    there the files of `samplers` (families of whole files) with a FILE_NAME that they sniff().
 
     Raises InputError for a missing path or a directory holding no log file.
     """
+    named = [sampler for sampler in samplers if hasattr(sampler, "FILE_NAME")]
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -52,8 +54,8 @@ def discover(paths):
             for directory, subdirs, names in os.walk(given, onerror=_raise_walk_error):
                 subdirs.sort()
                 for name in names:
-                    if LOG_NAME.match(name):
-                        path = os.path.join(directory, name)
+                    path = os.path.join(directory, name)
+                    if LOG_NAME.match(name) or any(sampler.FILE_NAME.match(name) and sampler.sniff(path) for sampler in named):
                         found.setdefault(os.path.realpath(path), LogFile(path, given))
             if len(found) == before:
                 raise InputError(f"{given}: no log files found ({LOG_PATTERNS})")

@@ -21,28 +21,14 @@ UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "hr": 3600.0, "d": 86400.0
 PART = re.compile(r"([0-9.]+)\s*(us|ms|hr|s|m|d)\b")
 
 
-def find(paths):
-    """The performance reports among `paths`: *.html files (directories searched recursively) whose
-    head names a Dask performance report."""
-    found = []
-    for given in paths:
-        given = os.fspath(given)
-        candidates = []
-        if os.path.isdir(given):
-            for directory, subdirs, names in os.walk(given):
-                subdirs.sort()
-                candidates += [os.path.join(directory, name) for name in sorted(names) if name.endswith(".html")]
-        elif given.endswith(".html"):
-            candidates.append(given)
-        for path in candidates:
-            try:
-                with open(path, "rb") as handle:
-                    head = handle.read(HEAD_BYTES)
-            except OSError as error:
-                raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
-            if TITLE.encode() in head:
-                found.append(path)
-    return found
+def is_report(path):
+    """Whether the file's head names a Dask performance report."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+    return TITLE.encode() in head
 
 
 def seconds(text):
@@ -53,18 +39,23 @@ def seconds(text):
     return sum(float(value) * UNITS[unit] for value, unit in parts)
 
 
-def parse(path):
-    """`{file, duration_s, tasks, time_s: {action: s}, transfer_share}` of one report.
-
-    transfer_share = transfer / (compute + transfer): the share of task time spent moving data.
-    """
+def read(path):
+    """The report's bytes. Raises InputError when they cannot be read or are too many for a report."""
     try:
         if os.path.getsize(path) > MAX_BYTES:
             raise InputError(f"{path}: larger than {MAX_BYTES >> 20} MiB, not a performance report")
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            return handle.read()
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+def figures(data):
+    """`{duration_s, tasks, time_s: {action: s}, transfer_share}` of a report's bytes.
+
+    transfer_share = transfer / (compute + transfer): the share of task time spent moving data.
+    """
+    text = data.decode("utf-8", "replace")
     # The Summary's HTML sits in a JSON string, entity-escaped (and \u003c-escaped by some Bokeh versions).
     text = html.unescape(text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\n", "\n"))
     duration = DURATION.search(text)
@@ -73,7 +64,6 @@ def parse(path):
     compute, transfer = actions.get("compute"), actions.get("transfer")
     moved = (transfer or 0.0) + (compute or 0.0)
     return {
-        "file": path,
         "duration_s": seconds(duration.group(1)) if duration else None,
         "tasks": int(tasks.group(1)) if tasks else None,
         "time_s": actions,

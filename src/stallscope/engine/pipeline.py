@@ -122,7 +122,7 @@ def read(state, paths, table, warnings, jobs=None, progress=None):
     `jobs`: worker processes (default: the machine's cores); with more than one, and more than
     PARALLEL_MIN_BYTES to read in several files, each file is read by a worker into a state of its
     own, merged here."""
-    log_files = discover(paths)
+    log_files = discover(paths, SAMPLERS)
     manifests = resolve(log_files, warnings)
     todo = []
     for (file_id, log_file), manifest in zip(state.match(log_files), manifests):
@@ -360,7 +360,7 @@ class Report(dict):
 def _nothing_recognised(inputs):
     lines = sum(entry["lines"] for entry in inputs)
     names = ", ".join(entry["path"] for entry in inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
-    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in FAMILIES + SAMPLERS)
+    message = f"no recognised line in {names} ({lines} lines): looked for " + "; ".join(f.LOOKED_FOR for f in dict.fromkeys(FAMILIES + SAMPLERS))
     malformed = sum(entry["malformed"] for entry in inputs)
     if malformed:
         message += f"; {malformed} tagged line(s) had unreadable fields"

@@ -24,15 +24,17 @@ A family module brings, through one interface (docs/architecture.md, "The family
 - its findings: FINDINGS, modules of findings/, in tie-break order.
 
 FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a
-tool's own output, recognised by its header line): instead of the parser they have sniff(path) ->
-bool and scan(path, on_event) -> counts.
+tool's own output, recognised by its head): instead of the parser they have sniff(path) -> bool and
+scan(path, on_event) -> counts, and, when their files are not named as logs are, FILE_NAME (a
+pattern of the names discover() then also takes in directories, when sniff() does). A family may be
+both: Dask reads its log lines and, whole, distributed's performance report.
 """
 
 from . import batch, dask, gpu, prime_rl
 from .base import MalformedLine
 
 FAMILIES = [prime_rl, dask, batch]
-SAMPLERS = [gpu]
+SAMPLERS = [gpu, dask]
 # Every family with a run side, in the findings' tie-break order: a sampler's findings (symptoms)
 # after the causes the prime-rl findings name, then the Dask calibration's, the batch inference's last.
 RUNS = [prime_rl, gpu, dask, batch]

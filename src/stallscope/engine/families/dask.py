@@ -5,11 +5,14 @@ loop is blocked (docs/dask.md).
 The timing lines are key=value (docs/dask.md, any order, extra keys ignored); distributed's messages
 are matched on their fixed wording, whatever the logger's prefix. Every event carries the line's own
 timestamp (`ts`), which gives the run's span and so its trials per minute.
+
+The family also reads a whole file (a sampler, families/__init__.py): distributed's performance
+report (`performance_report(filename=...)`, an *.html file), whose figures go to the report's
+`dask.perf_report`.
 """
 
-import re
-
 import os
+import re
 
 from .. import dask_run, perf_report
 from ..findings import aggregation_data_movement, event_loop_blocked, memory_pressure, worker_imbalance
@@ -106,15 +109,33 @@ def samples(records, store, seen):
 
 
 def report(records, metrics, run_info):
-    """The report's `dask` section, with the last Dask performance report found among the inputs."""
+    """The report's `dask` section, with the figures of the last performance report among the inputs."""
     dask = dask_run.summary(records, metrics)
-    paths = run_info["paths"]
-    reports = perf_report.find(paths if not isinstance(paths, (str, os.PathLike)) else [paths])
+    reports = records["perf_reports"]
     if reports:
-        dask["perf_report"] = perf_report.parse(reports[-1])
+        path, figures = reports[-1]
+        dask["perf_report"] = {"file": path, **figures}
         if len(reports) > 1:
-            run_info["warnings"].append(f"{len(reports)} performance reports found; read {reports[-1]}")
+            run_info["warnings"].append(f"{len(reports)} performance reports found; read {path}")
     return {"dask": dask}
+
+
+# The whole-file side (a sampler): the performance report. Its name is not a log's, so discover()
+# looks for it in directories by FILE_NAME.
+FILE_NAME = re.compile(r".+\.html$")
+
+
+def sniff(path):
+    """True for an *.html file whose head names a Dask performance report."""
+    return bool(FILE_NAME.match(os.path.basename(path))) and perf_report.is_report(path)
+
+
+def scan(path, on_event):
+    """Calls on_event once, with the report's figures; returns the file's counts as scan.scan_file does."""
+    data = perf_report.read(path)
+    on_event({"family": NAME, "event": "perf_report", "figures": perf_report.figures(data)})
+    lines = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+    return {"bytes": len(data), "lines": lines, "recognised": 1, "malformed": 0, "overlong_lines": 0, "binary": False}
 
 
 # The compare part of the family interface (compare.py): two Dask calibration runs are compared on
