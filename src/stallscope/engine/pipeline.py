@@ -58,7 +58,7 @@ def analyze(paths, thresholds=None, async_level=None, state_dir=None, jobs=None,
         state = State.open(state_dir, warnings) if state_dir else State()
         try:
             files = read(state, paths, table, warnings, jobs, progress)
-            return report(state, files, table, async_level, warnings, paths, timeline)
+            return report(state, files, table, async_level, warnings, timeline)
         finally:
             state.db.rollback()  # the unfinished last lines read for this report only
             state.close()
@@ -92,7 +92,7 @@ def analyze_states(state_dirs, thresholds=None, async_level=None, timeline=True)
                     part.close()
             settle(merged, merged.files, table)
             files = {file_id: dict(entry) for file_id, entry in merged.files.items()}
-            return report(merged, files, table, async_level, [], state_dirs, timeline)
+            return report(merged, files, table, async_level, [], timeline)
         finally:
             merged.close()
 
@@ -260,7 +260,7 @@ def settle(state, files, table):
     state.db.commit()
 
 
-def report(state, files, table, async_level=None, warnings=None, paths=(), timeline=True):
+def report(state, files, table, async_level=None, warnings=None, timeline=True):
     """The report from a state: `files`, file id -> the file's record (state.files, or read()'s
     answer); `table`: a merged threshold table; `timeline`: whether to write the timeline's rows."""
     warnings = [] if warnings is None else warnings
@@ -292,7 +292,7 @@ def report(state, files, table, async_level=None, warnings=None, paths=(), timel
     judged = prime_rl.judged(records[prime_rl.NAME], values)
     judged_metrics = {name: metrics[name] if judged[name] is values[name] else summarize(judged[name]) for name in judged}
     async_info = _async_level(async_level, inputs)
-    run_info = {"inputs": inputs, "paths": paths, "warnings": warnings, "thresholds": table}
+    run_info = {"inputs": inputs, "warnings": warnings, "thresholds": table}
     sections = {}
     for family in RUNS:
         if family.NAME in seen or family is prime_rl:  # the weight-update sections are always there
