@@ -15,6 +15,7 @@ import pytest
 
 from stallscope.engine import analyze, analyze_states, write_outputs
 from stallscope.engine.compare import compare, compare_markdown
+from stallscope.engine.errors import NoRecognisedLines
 from stallscope.engine.families import dask
 from stallscope.engine.perf_report import seconds
 
@@ -185,6 +186,11 @@ def test_a_performance_report_is_an_input_read_once_and_kept_in_the_state(tmp_pa
     assert first["dask"]["perf_report"]["tasks"] == 24
     assert analyze([run], state_dir=state)["dask"]["perf_report"] == first["dask"]["perf_report"]
     assert analyze_states([state])["dask"]["perf_report"] == first["dask"]["perf_report"]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(run / "logs" / "dask-perf-report-5296ef.html", alone)
+    with pytest.raises(NoRecognisedLines, match="dask-perf-report-5296ef.html"):
+        analyze([alone])
     shutil.copy(run / "logs" / "dask-perf-report-5296ef.html", run / "logs" / "dask-perf-report-later.html")
     again = analyze([run])
     assert again["dask"]["perf_report"]["file"].endswith("dask-perf-report-later.html")

@@ -131,11 +131,12 @@ def sniff(path):
 
 
 def scan(path, on_event):
-    """Calls on_event once, with the report's figures; returns the file's counts as scan.scan_file does."""
+    """Calls on_event once, with the report's figures; returns the file's counts as scan.scan_file does,
+    with no line recognised: the figures go with a run's Dask lines, and alone are no analysis."""
     data = perf_report.read(path)
     on_event({"family": NAME, "event": "perf_report", "figures": perf_report.figures(data)})
     lines = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
-    return {"bytes": len(data), "lines": lines, "recognised": 1, "malformed": 0, "overlong_lines": 0, "binary": False}
+    return {"bytes": len(data), "lines": lines, "recognised": 0, "malformed": 0, "overlong_lines": 0, "binary": False}
 
 
 # The compare part of the family interface (compare.py): two Dask calibration runs are compared on
