@@ -78,8 +78,7 @@ def check_status(controller, job_id, gateway_port):
     """status.yml asks the head's dashboard and the gateway: both nodes alive of the two the plan
     expects, the job's figures; then, with the gateway shut down, one line saying it does not answer
     (the play still succeeds, the cluster still shown)."""
-    runs = {"stallscope_runs_dir": str(controller.runs)}
-    runner, output = controller.play("status.yml", run_id="ray1", **runs)
+    runner, output = controller.play("status.yml", run_id="ray1")
     assert runner.rc == 0, output[-4000:]
     cluster = r"Ray cluster at http://127\.0\.0\.1:\d+: 2 of 2 expected node\(s\) alive; CPU [\d.]+/5\.0 in use"
     assert re.search(cluster, output), output[-4000:]
@@ -98,7 +97,7 @@ def check_status(controller, job_id, gateway_port):
     while not gateway_exit.exists() and time.monotonic() < end:
         time.sleep(1)
     assert gateway_exit.read_text().strip() == "0"
-    runner, output = controller.play("status.yml", run_id="ray1", **runs)
+    runner, output = controller.play("status.yml", run_id="ray1")
     assert runner.rc == 0, output[-4000:]
     assert f"gateway not answering at {url} (Connection refused)" in output, output[-4000:]
     assert re.search(cluster, output) and f"job {job_id} completed: " not in output, output[-4000:]
@@ -123,7 +122,7 @@ def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_
         runner, output = controller.play("launch.yml", run_id="ray1", **common)
         assert runner.rc == 0, output[-4000:]
         # status.yml while the job is queued or runs (or already ended: its speed is the machine's).
-        runner, output = controller.play("status.yml", run_id="ray1", stallscope_runs_dir=str(controller.runs))
+        runner, output = controller.play("status.yml", run_id="ray1")
         assert runner.rc == 0, output[-4000:]
         assert re.search(r"Ray cluster at http://127\.0\.0\.1:\d+: [012] of 2 expected node\(s\) alive", output), \
             output[-4000:]
