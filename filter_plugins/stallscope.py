@@ -131,6 +131,144 @@ def port_holders(ss_lines, port):
     return holders
 
 
+# A uri result that got no HTTP answer: "Status code was -1 and not [200]: Request failed: <urlopen
+# error [Errno 111] Connection refused>"; the reason is the part a person needs.
+URLOPEN_REASON = re.compile(r"<urlopen error (?:\[Errno -?\d+\] )?(.*?)>?$")
+
+
+def _not_answering(what, url, response):
+    """'<what> not answering at <url> (<reason>)' for a uri result without a usable JSON answer."""
+    response = response if isinstance(response, dict) else {}
+    status = response.get("status")
+    message = str(response.get("msg") or "no answer").splitlines()[0]
+    if status is None:  # the uri module itself failed: no question was asked
+        return f"{what} could not be asked at {url} ({message[:160]})"
+    if isinstance(status, int) and status > 0:
+        return f"{what} not answering at {url} (HTTP {status}{' without the expected JSON' if status == 200 else ''})"
+    match = URLOPEN_REASON.search(message)
+    reason = match.group(1) if match else message.partition("]: ")[2] or message
+    return f"{what} not answering at {url} ({reason.strip()[:160]})"
+
+
+def _answer(response):
+    """The JSON body of a uri result that answered 200, else None."""
+    if isinstance(response, dict) and response.get("status") == 200 and isinstance(response.get("json"), dict):
+        return response["json"]
+    return None
+
+
+def _figure(value, spec, unit=""):
+    return "?" if not isinstance(value, Real) or isinstance(value, bool) else f"{value:{spec}}{unit}"
+
+
+def ray_cluster_status(nodes_response, cluster_response, expected, url):
+    """The Ray cluster as the head's dashboard reports it: from a uri result of GET /api/v0/nodes (the
+    state API) and one of GET /api/cluster_status (the figures `ray status` prints), a dict with the
+    nodes alive and dead against the number expected, the resources in use of the total, the pending
+    resource demands, and `line`, one line saying it all (or that the dashboard does not answer)."""
+    summary = {"url": url, "answering": False, "nodes_expected": expected}
+    answer = _answer(nodes_response)
+    try:
+        nodes = answer["data"]["result"]["result"] if answer and answer.get("result") else None
+    except (KeyError, TypeError):
+        nodes = None
+    if not isinstance(nodes, list):
+        summary["line"] = "Ray cluster: " + _not_answering("the head's dashboard", url, nodes_response)
+        return summary
+    alive = [node for node in nodes if isinstance(node, dict) and node.get("state") == "ALIVE"]
+    heads = [str(node.get("node_ip")) for node in alive if node.get("is_head_node")]
+    summary.update(answering=True, nodes_alive=len(alive), nodes_dead=len(nodes) - len(alive),
+                   head=heads[0] if heads else None)
+    words = [f"Ray cluster at {url}: {len(alive)} of {expected} expected node(s) alive"]
+    if isinstance(expected, int) and len(alive) < expected:
+        words[0] += f" ({expected - len(alive)} missing)"
+    if summary["nodes_dead"]:
+        words[0] += f", {summary['nodes_dead']} dead"
+    if not heads:
+        words[0] += ", no head node alive"
+    data = (_answer(cluster_response) or {}).get("data")
+    report = data.get("clusterStatus") if isinstance(data, dict) else None
+    load = report.get("loadMetricsReport") if isinstance(report, dict) else None
+    load = load if isinstance(load, dict) else {}
+    usage = load.get("usage") if isinstance(load.get("usage"), dict) else {}
+    resources = {}
+    for key, name, scale, spec, unit in (("CPU", "CPU", 1, ".1f", ""), ("GPU", "GPU", 1, ".1f", ""),
+                                         ("objectStoreMemory", "object store", 2**20, ".0f", " MiB")):
+        pair = usage.get(key)
+        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, Real) for v in pair) and pair[1] > 0:
+            resources[name] = {"used": pair[0], "total": pair[1]}
+            words.append(f"{name} {_figure(pair[0] / scale, spec)}/{_figure(pair[1] / scale, spec, unit)} in use")
+    summary["resources"] = resources
+    demands = load.get("resourceDemand") or []
+    summary["pending_demands"] = len(demands) if isinstance(demands, list) else 0
+    if summary["pending_demands"]:
+        words.append(f"{summary['pending_demands']} kind(s) of task or actor waiting for resources")
+    summary["line"] = "; ".join(words)
+    return summary
+
+
+JOB_FIGURES = ("status", "progress_pct", "completed", "total", "failed", "throughput_rps", "tokens_per_s",
+               "latency_p95_s", "eta_hours", "elapsed_hours", "sla_hours", "sla_remaining_hours", "sla_status",
+               "exit_code")
+
+
+def batch_gateway_status(sla_response, job_response, queue_response, url):
+    """The run's job as the batch gateway reports it: from uri results of GET /sla/status, GET
+    /jobs/{id} (the job shown: the running one, else the latest) and GET /queue, a dict with the job's
+    figures (progress, throughput, ETA, SLA state), the queue, and `lines` saying them (or that the
+    gateway does not answer)."""
+    summary = {"url": url, "answering": False, "job": None, "queue": None}
+    answer = _answer(sla_response)
+    if answer is None or not isinstance(answer.get("jobs"), list):
+        summary["lines"] = [_not_answering("gateway", url, sla_response)]
+        return summary
+    summary["answering"] = True
+    lines = []
+    job = _answer(job_response)
+    if job is None and answer["jobs"]:
+        shown = batch_job_to_show(answer["jobs"]) or {}
+        job = shown  # the gateway answered /sla/status but not /jobs/{id}: its fewer figures
+        lines.append(_not_answering(f"gateway's /jobs/{shown.get('job_id')}", url, job_response))
+    if job:
+        summary["job"] = {"job_id": job.get("job_id"), **{key: job.get(key) for key in JOB_FIGURES}}
+        line = f"job {job.get('job_id')} {job.get('status')}: "
+        if job.get("progress_pct") is None:
+            line += "no progress line from its driver yet"
+        else:
+            line += (f"{_figure(job.get('progress_pct'), '.1f', ' %')} ({job.get('completed')}/{job.get('total')}"
+                     f" completed, {job.get('failed') or 0} failed), "
+                     f"{_figure(job.get('throughput_rps'), '.2f', ' req/s')}, "
+                     f"{_figure(job.get('tokens_per_s'), '.0f', ' tokens/s')}")
+        if job.get("latency_p95_s") is not None:
+            line += f", latency p95 {_figure(job.get('latency_p95_s'), '.2f', ' s')}"
+        if job.get("status") in ("queued", "running") and job.get("progress_pct") is not None:
+            line += f", ETA {_figure(job.get('eta_hours'), '.3f', ' h')}" if job.get("eta_hours") is not None \
+                else ", ETA not known yet"
+        lines.append(line)
+        lines.append(f"SLA {job.get('sla_status')}: {_figure(job.get('sla_remaining_hours'), '.3f', ' h')} left of "
+                     f"{_figure(job.get('sla_hours'), 'g', ' h')}"
+                     f" ({_figure(job.get('elapsed_hours'), '.3f', ' h')} elapsed)")
+    else:
+        lines.append("gateway: no job submitted yet")
+    queue = _answer(queue_response)
+    if queue is not None:
+        summary["queue"] = {key: queue.get(key) for key in ("queued", "running", "accepting")}
+        lines.append(f"gateway queue: {queue.get('queued')} job(s) waiting, running "
+                     f"{queue.get('running') or 'nothing'}" + ("" if queue.get("accepting", True)
+                                                               else ", not accepting jobs (shutting down)"))
+    summary["lines"] = lines
+    return summary
+
+
+def batch_job_to_show(jobs):
+    """Of the gateway's /sla/status jobs, the one status shows: the running one, else the latest."""
+    if not isinstance(jobs, list):
+        raise AnsibleFilterError(f"batch_job_to_show needs the list of /sla/status jobs, got {type(jobs).__name__}")
+    jobs = [job for job in jobs if isinstance(job, dict)]
+    running = [job for job in jobs if job.get("status") == "running"]
+    return (running or jobs or [None])[-1]
+
+
 class FilterModule:
     """stallscope's filters."""
 
@@ -143,4 +281,7 @@ class FilterModule:
             "mask_secrets": mask_secrets,
             "expand_home": expand_home,
             "port_holders": port_holders,
+            "ray_cluster_status": ray_cluster_status,
+            "batch_gateway_status": batch_gateway_status,
+            "batch_job_to_show": batch_job_to_show,
         }

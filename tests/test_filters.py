@@ -137,3 +137,96 @@ def test_port_holders_without_process_details_and_on_ipv6():
     assert filters.port_holders(lines, "8000") == ["python3 pid 41", "python3 pid 42"]
     with pytest.raises(AnsibleFilterError, match="port_holders needs the lines"):
         filters.port_holders("LISTEN ...", 22)
+
+
+# The answers of a live cluster and gateway of profiles/ray_batch_inference.yml (Ray 2.x dashboard, the
+# batch gateway), shortened; as the uri module registers them.
+NODE = {"node_ip": "192.0.2.2", "state": "ALIVE", "resources_total": {"CPU": 3.0}}
+RAY_NODES = {"status": 200, "json": {"result": True, "msg": "", "data": {"result": {"total": 2, "result": [
+    {**NODE, "node_id": "36f7", "is_head_node": True}, {**NODE, "node_id": "e61b", "is_head_node": False}]}}}}
+RAY_CLUSTER = {"status": 200, "json": {"result": True, "data": {"clusterStatus": {"loadMetricsReport": {
+    "usage": {"CPU": [4.0, 5.0], "objectStoreMemory": [1048576.0, 167772160.0], "memory": [0.0, 48730828800.0]},
+    "resourceDemand": []}}}}}
+REFUSED = {"status": -1, "url": "http://127.0.0.1:1",
+           "msg": "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>"}
+JOB = {"job_id": "job-b83eb66d", "status": "running", "sla_hours": 24.0, "progress_pct": 30.0, "completed": 6000,
+       "total": 20000, "failed": 0, "throughput_rps": 29.43, "tokens_per_s": 3078.0, "eta_hours": 0.132,
+       "latency_p50_s": 0.299, "latency_p95_s": 0.848, "latency_p99_s": 1.25, "elapsed_hours": 0.056922,
+       "sla_remaining_hours": 23.943078, "sla_status": "on_track"}
+SLA = {"status": 200, "json": {"jobs": [{"job_id": "job-0", "status": "completed"}, {"job_id": "job-b83eb66d",
+                                                                                    "status": "running"}]}}
+QUEUE = {"status": 200, "json": {"queued": 0, "jobs": [], "running": "job-b83eb66d", "accepting": True}}
+
+
+def test_ray_cluster_status_counts_the_nodes_alive_against_the_plan_and_the_resources_in_use():
+    summary = filters.ray_cluster_status(RAY_NODES, RAY_CLUSTER, 2, "http://127.0.0.1:8265")
+    assert summary["line"] == ("Ray cluster at http://127.0.0.1:8265: 2 of 2 expected node(s) alive; "
+                               "CPU 4.0/5.0 in use; object store 1/160 MiB in use")
+    assert (summary["nodes_alive"], summary["nodes_dead"], summary["head"]) == (2, 0, "192.0.2.2")
+    assert summary["resources"]["CPU"] == {"used": 4.0, "total": 5.0} and summary["answering"]
+
+
+def test_ray_cluster_status_names_missing_and_dead_nodes_and_goes_without_the_usage():
+    dead = {"status": 200, "json": {"result": True, "data": {"result": {"result": [
+        {**NODE, "is_head_node": True}, {**NODE, "is_head_node": False, "state": "DEAD"}]}}}}
+    summary = filters.ray_cluster_status(dead, REFUSED, 3, "http://h:8265")
+    assert summary["line"] == "Ray cluster at http://h:8265: 1 of 3 expected node(s) alive (2 missing), 1 dead"
+    assert summary["resources"] == {}
+
+
+@pytest.mark.parametrize(("response", "reason"), [
+    (REFUSED, "not answering at http://127.0.0.1:8265 (Connection refused)"),
+    ({"status": 503, "msg": "Status code was 503 and not [200]: HTTP Error 503"},
+     "not answering at http://127.0.0.1:8265 (HTTP 503)"),
+    ({"status": 200, "content": "<html>"}, "not answering at http://127.0.0.1:8265 (HTTP 200 without the expected JSON)"),
+    ({"msg": "Module result deserialization failed: No start of json char found\nmore", "rc": 127},
+     "could not be asked at http://127.0.0.1:8265 (Module result deserialization failed: No start of json char found)"),
+])
+def test_ray_cluster_status_says_the_dashboard_does_not_answer_in_one_line(response, reason):
+    summary = filters.ray_cluster_status(response, response, 2, "http://127.0.0.1:8265")
+    assert summary["line"] == "Ray cluster: the head's dashboard " + reason and not summary["answering"]
+
+
+def test_batch_gateway_status_shows_the_jobs_progress_throughput_eta_and_sla():
+    summary = filters.batch_gateway_status(SLA, {"status": 200, "json": JOB}, QUEUE, "http://127.0.0.1:8000")
+    assert summary["lines"] == [
+        "job job-b83eb66d running: 30.0 % (6000/20000 completed, 0 failed), 29.43 req/s, 3078 tokens/s, "
+        "latency p95 0.85 s, ETA 0.132 h",
+        "SLA on_track: 23.943 h left of 24 h (0.057 h elapsed)",
+        "gateway queue: 0 job(s) waiting, running job-b83eb66d"]
+    assert summary["job"]["throughput_rps"] == 29.43 and summary["job"]["sla_status"] == "on_track"
+    assert summary["queue"] == {"queued": 0, "running": "job-b83eb66d", "accepting": True}
+
+
+def test_batch_gateway_status_of_a_job_without_figures_yet_and_of_an_ended_one():
+    queued = {"job_id": "job-1", "status": "queued", "sla_hours": 1.0, "elapsed_hours": 0.0,
+              "sla_remaining_hours": 1.0, "sla_status": "on_track"}
+    lines = filters.batch_gateway_status(SLA, {"status": 200, "json": queued}, {}, "http://g")["lines"]
+    assert lines == ["job job-1 queued: no progress line from its driver yet",
+                     "SLA on_track: 1.000 h left of 1 h (0.000 h elapsed)"]
+    done = {**JOB, "status": "completed", "progress_pct": 100.0, "completed": 20000, "eta_hours": 0.0,
+            "sla_status": "met"}
+    lines = filters.batch_gateway_status(SLA, {"status": 200, "json": done}, QUEUE, "http://g")["lines"]
+    assert lines[0].startswith("job job-b83eb66d completed: 100.0 % (20000/20000") and "ETA" not in lines[0]
+    assert lines[1].startswith("SLA met: ")
+
+
+def test_batch_gateway_status_says_the_gateway_does_not_answer_or_has_no_job():
+    summary = filters.batch_gateway_status(REFUSED, {}, REFUSED, "http://127.0.0.1:8000")
+    assert summary["lines"] == ["gateway not answering at http://127.0.0.1:8000 (Connection refused)"]
+    assert not summary["answering"] and summary["job"] is None
+    empty = filters.batch_gateway_status({"status": 200, "json": {"jobs": []}}, {}, QUEUE, "http://g")
+    assert empty["lines"][0] == "gateway: no job submitted yet" and empty["answering"]
+    # /sla/status answered, /jobs/{id} did not: its fewer figures, and why.
+    partial = filters.batch_gateway_status(SLA, REFUSED, {}, "http://g")
+    assert partial["lines"][0] == "gateway's /jobs/job-b83eb66d not answering at http://g (Connection refused)"
+    assert partial["lines"][1].startswith("job job-b83eb66d running: ")
+
+
+def test_batch_job_to_show_is_the_running_job_else_the_latest():
+    assert filters.batch_job_to_show(SLA["json"]["jobs"])["job_id"] == "job-b83eb66d"
+    assert filters.batch_job_to_show([{"job_id": "a", "status": "completed"}, {"job_id": "b", "status": "failed"}]) \
+        == {"job_id": "b", "status": "failed"}
+    assert filters.batch_job_to_show([]) is None
+    with pytest.raises(AnsibleFilterError, match="batch_job_to_show needs"):
+        filters.batch_job_to_show("job-1")

@@ -79,6 +79,8 @@ class Controller:
                        "launch_run_root": str(self.run_root),
                        "launch_controller_runs_dir": str(self.runs),
                        "run_lookup_runs_dir": str(self.runs),
+                       # status.yml keeps the hosts' analysis states there (not in the checkout's runs/).
+                       "stallscope_runs_dir": str(self.runs),
                        "launch_tmux_socket_name": self.socket,
                        "launch_secrets": {"STALLSCOPE_TEST_TOKEN": SECRET}}
 

@@ -1,16 +1,19 @@
 """profiles/ray_batch_inference.yml started by the launch role on this machine (connection local,
 a private tmux server): one host in both groups runs a Ray head and a Ray worker node, Redis, the
 gateway and `submit`; the job's engine actors run on both nodes (Ray's node ids in the results);
-collect_and_analyze.yml brings the logs home and the batch family reads the job's; stop_experiment.yml
+collect_and_analyze.yml brings the logs home and the batch family reads the job's; status.yml shows
+the cluster's nodes and the job's figures, and a gateway that no longer answers; stop_experiment.yml
 leaves no Ray process behind."""
 
 import contextlib
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,35 @@ def check_collected_analysis(controller, job_id):
         report["findings"]
 
 
+def check_status(controller, job_id, gateway_port):
+    """status.yml asks the head's dashboard and the gateway: both nodes alive of the two the plan
+    expects, the job's figures; then, with the gateway shut down, one line saying it does not answer
+    (the play still succeeds, the cluster still shown)."""
+    runner, output = controller.play("status.yml", run_id="ray1")
+    assert runner.rc == 0, output[-4000:]
+    cluster = r"Ray cluster at http://127\.0\.0\.1:\d+: 2 of 2 expected node\(s\) alive; CPU [\d.]+/5\.0 in use"
+    assert re.search(cluster, output), output[-4000:]
+    job = re.search(rf"job {job_id} completed: 100\.0 % \({SAMPLES}/{SAMPLES} completed, 0 failed\), "
+                    r"(?P<rps>[\d.]+) req/s, (?P<tps>\d+) tokens/s", output)
+    assert job and float(job["rps"]) > 0 and int(job["tps"]) > 0, output[-4000:]
+    assert re.search(r"SLA met: [\d.]+ h left of 24 h", output), output[-4000:]
+    assert "gateway queue: 0 job(s) waiting, running nothing" in output
+
+    url = f"http://127.0.0.1:{gateway_port}"
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/shutdown-graceful", data=b"{}", method="POST"),
+                                timeout=30) as answer:
+        assert json.loads(answer.read())["status"] == "draining"
+    gateway_exit = controller.run_root / "ray1" / "logs" / "gateway.exit"
+    end = time.monotonic() + 120
+    while not gateway_exit.exists() and time.monotonic() < end:
+        time.sleep(1)
+    assert gateway_exit.read_text().strip() == "0"
+    runner, output = controller.play("status.yml", run_id="ray1")
+    assert runner.rc == 0, output[-4000:]
+    assert f"gateway not answering at {url} (Connection refused)" in output, output[-4000:]
+    assert re.search(cluster, output) and f"job {job_id} completed: " not in output, output[-4000:]
+
+
 def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_stops_clean(tmp_path):
     controller = Controller(tmp_path)
     inventory = controller.inventory
@@ -89,6 +121,13 @@ def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_
     try:
         runner, output = controller.play("launch.yml", run_id="ray1", **common)
         assert runner.rc == 0, output[-4000:]
+        # status.yml while the job is queued or runs (or already ended: its speed is the machine's).
+        runner, output = controller.play("status.yml", run_id="ray1")
+        assert runner.rc == 0, output[-4000:]
+        assert re.search(r"Ray cluster at http://127\.0\.0\.1:\d+: [012] of 2 expected node\(s\) alive", output), \
+            output[-4000:]
+        assert re.search(r"job job-[0-9a-f]+ (queued|running|completed): |gateway: no job submitted yet", output), \
+            output[-4000:]
         logs = controller.run_root / "ray1" / "logs"
         end = time.monotonic() + 300
         while not (logs / "submit.exit").exists() and time.monotonic() < end:
@@ -102,6 +141,7 @@ def test_the_profile_runs_a_two_node_cluster_and_a_job_through_the_gateway_then_
         rows = read_table(controller.run_root / "ray1" / "output" / "jobs" / job_id / "results.parquet")
         assert len(rows) == SAMPLES and len({row["node_id"] for row in rows}) == 2  # Ray's own placement
         check_collected_analysis(controller, job_id)
+        check_status(controller, job_id, profile_vars["gateway_port"])
     finally:
         runner, output = controller.play("stop_experiment.yml", run_id="ray1", **common)
         controller.close()
