@@ -229,6 +229,7 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
     return {
         "profile": profile_name,
         "order": [c["name"] for c in resolved],
+        "stages": _stages(resolved),
         "components": resolved,
         "here": [c["name"] for c in resolved if c["here"]],
         # requires_gpu components of this host's groups that do not run here: it has no GPU.
@@ -239,6 +240,37 @@ def launch_plan(profile, host, groups, addresses, run, controller=None, override
         "config": analysis,
         "config_files": config_files,
     }
+
+
+def _stages(resolved):
+    """The components in start order, grouped where one task per host may start several: consecutive
+    components of one and the same single host (across hosts, each component is healthy on every
+    host before the next starts anywhere, so each is a stage of its own)."""
+    stages = []
+    for component in resolved:
+        if stages and len(component["hosts"]) == 1 and stages[-1]["hosts"] == component["hosts"]:
+            stages[-1]["components"].append(component["name"])
+        else:
+            stages.append({"hosts": component["hosts"], "components": [component["name"]]})
+    return [stage["components"] for stage in stages]
+
+
+def launch_windows(components, run_dir, secrets):
+    """tmux_session's `windows` for planned components: their commands, files, stop and health
+    settings, and the values of the secrets each names (launch_secrets)."""
+    windows = []
+    for component in components:
+        window = {"window": component["name"], "command": component["command"], "chdir": component["chdir"],
+                  "environment": component["environment"],
+                  "secret_environment": {name: secrets[name] for name in component["secrets"] if name in secrets},
+                  "log_file": posixpath.join(run_dir, component["log"]),
+                  "exit_file": posixpath.join(run_dir, component["exit"]),
+                  "stop_signals": component["stop"]["signals"], "stop_timeout": component["stop"]["timeout"]}
+        if component["health"]:
+            window.update(health_url=component["health"]["url"], health_status=component["health"]["status"],
+                          health_timeout=component["health"]["timeout"])
+        windows.append(window)
+    return windows
 
 
 def _lookup(document, dotted):
@@ -279,4 +311,4 @@ def launch_config_hints(config, config_files, read):
 
 class FilterModule:
     def filters(self):
-        return {"launch_plan": launch_plan, "launch_config_hints": launch_config_hints}
+        return {"launch_plan": launch_plan, "launch_config_hints": launch_config_hints, "launch_windows": launch_windows}

@@ -75,6 +75,62 @@ options:
       - File that the command's exit code is written to when it ends (128 + N when ended by signal N).
       - Defaults to C(<state_dir>/<window>.exit).
     type: path
+  windows:
+    description:
+      - Several windows to ensure started, in this order, each answering its O(windows[].health_url)
+        (when it has one) before the next is started. One task for a host's components instead of a
+        task (a module round trip) for each.
+      - Each item takes the options of one window. O(session), O(state_dir), O(socket_name),
+        O(restart_exited) and O(replace) apply to them all.
+      - Only with O(state=started); not with O(window) or O(command).
+    type: list
+    elements: dict
+    suboptions:
+      window:
+        description: Name of the window, as O(window).
+        type: str
+        required: true
+      command:
+        description: Shell command to run, as O(command).
+        type: str
+        required: true
+      chdir:
+        description: As O(chdir).
+        type: path
+      environment:
+        description: As O(environment).
+        type: dict
+        default: {}
+      secret_environment:
+        description: As O(secret_environment).
+        type: dict
+        default: {}
+      log_file:
+        description: As O(log_file).
+        type: path
+      exit_file:
+        description: As O(exit_file).
+        type: path
+      stop_signals:
+        description: As O(stop_signals) (used when O(replace=true) stops a different command).
+        type: list
+        elements: str
+        default: [INT, TERM, KILL]
+      stop_timeout:
+        description: As O(stop_timeout).
+        type: float
+        default: 10
+      health_url:
+        description: As O(health_url).
+        type: str
+      health_status:
+        description: As O(health_status).
+        type: int
+        default: 200
+      health_timeout:
+        description: As O(health_timeout).
+        type: float
+        default: 60
   state_dir:
     description:
       - Directory (created with mode 0700) for the window's wrapper script, pid file and, for an instant,
@@ -157,6 +213,17 @@ EXAMPLES = r"""
     health_url: http://127.0.0.1:8000/health
     health_timeout: 600
 
+- name: Start the trainer, then the orchestrator, in one task (each healthy before the next).
+  tmux_session:
+    session: stallscope-run42
+    windows:
+      - window: trainer
+        command: uv run trainer @ configs/train.toml
+        log_file: /home/ubuntu/runs/run42/logs/trainer.log
+      - window: orchestrator
+        command: uv run orchestrator @ configs/orch.toml
+        log_file: /home/ubuntu/runs/run42/logs/orchestrator.log
+
 - name: Stop the orchestrator gracefully (INT, then TERM after 30 s, then KILL).
   tmux_session:
     session: stallscope-run42
@@ -228,9 +295,14 @@ log_tail:
   type: list
   elements: str
 windows:
-  description: Every window of the session (without O(window)), each with window, pid, alive,
-    exit_code, started_at, log_file, exit_file and managed (whether tmux_session started it).
-  returned: when O(window) is left out
+  description:
+    - With O(windows), each window's result in the same order, with the keys returned for one window
+      (window, changed, exists, pid, alive, exit_code, started, started_at, stopped_by, healthy, log_file,
+      exit_file).
+    - With O(state=stopped) or O(state=absent) and no O(window), every window of the session, each with
+      window, pid, alive, exit_code, started_at, log_file, exit_file and managed (whether tmux_session
+      started it).
+  returned: with O(windows), or with O(state=stopped) or O(state=absent) when O(window) is left out
   type: list
   elements: dict
 """
@@ -355,8 +427,8 @@ def signal_number(name):
     return number
 
 
-def stop_window(module, record):
-    """Send each stop signal to the command's process group until it ends; the signal that ended it."""
+def stop_window(module, params, record):
+    """Send each of params' stop signals to the command's process group until it ends; the signal that ended it."""
     status = window_status(record)
     if not status["alive"]:
         return None
@@ -364,14 +436,14 @@ def stop_window(module, record):
     if pgid is None:
         pgid = os.getpgid(status["pid"])
     delivered, ended = None, False
-    for name in module.params["stop_signals"]:
+    for name in params["stop_signals"]:
         try:
             os.killpg(pgid, signal_number(name))
         except ProcessLookupError:
             ended = True  # gone before this signal: the one delivered before it (if any) ended it
             break
         delivered = name
-        deadline = time.monotonic() + module.params["stop_timeout"]
+        deadline = time.monotonic() + params["stop_timeout"]
         pause = 0.05
         while time.monotonic() < deadline and group_alive(pgid):
             # Most commands end within a moment of the signal; a slow flush gets checked less often.
@@ -383,7 +455,7 @@ def stop_window(module, record):
     if not ended:
         module.fail_json(msg="window %s of session %s: process group %d still runs after %s"
                          % (record["window"], record["session"], pgid,
-                            ", ".join(module.params["stop_signals"])))
+                            ", ".join(params["stop_signals"])))
     if status["managed"] and record["pane_dead"] != "1":
         # The wrapper is alive: give it a moment to record the exit code.
         deadline = time.monotonic() + EXIT_FILE_TIMEOUT
@@ -393,10 +465,10 @@ def stop_window(module, record):
 
 
 class Window:
-    """The one window this task is about."""
+    """One window this task is about; `params` are the module's, with the window's own options."""
 
-    def __init__(self, module, tmux):
-        params = module.params
+    def __init__(self, module, tmux, params):
+        self.params = params
         self.module = module
         self.tmux = tmux
         self.session = params["session"]
@@ -417,18 +489,18 @@ class Window:
         return None
 
     def environment(self):
-        params = self.module.params
+        params = self.params
         return dict(params["environment"], **params["secret_environment"])
 
     def spec(self):
-        params = self.module.params
+        params = self.params
         return spec_digest(params["command"], params["chdir"], self.environment(),
                            self.log_file, self.exit_file)
 
     def check_paths(self):
         """Fail before anything is stopped or started if a directory the command needs is missing.
         Not in check mode: an earlier task may not have made them yet."""
-        params = self.module.params
+        params = self.params
         if params["chdir"] and not os.path.isdir(params["chdir"]):
             self.module.fail_json(msg="chdir %s is not a directory on this host" % params["chdir"])
         for path in (self.log_file, params["exit_file"]):
@@ -437,7 +509,7 @@ class Window:
 
     def prepare(self):
         """Write the wrapper and the environment file; remove the previous pid and exit files."""
-        params = self.module.params
+        params = self.params
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         for stale in (self.pid_file, self.exit_file, self.env_file):
@@ -467,7 +539,7 @@ class Window:
     def start(self, record):
         """Create (or respawn) the window running the wrapper; wait for the command's pid."""
         self.prepare()
-        chdir = self.module.params["chdir"] or os.path.expanduser("~")
+        chdir = self.params["chdir"] or os.path.expanduser("~")
         command = ["--", "bash", self.script]
         target = "=%s:=%s" % (self.session, self.name)
         if record is not None:
@@ -488,7 +560,7 @@ class Window:
             time.sleep(0.05)
 
     def wait_healthy(self, result):
-        params = self.module.params
+        params = self.params
         url = params["health_url"]
         deadline = time.monotonic() + params["health_timeout"]
         last = "no answer yet"
@@ -524,9 +596,8 @@ class Window:
             time.sleep(1)
 
 
-def ensure_started(module, tmux, result):
-    params = module.params
-    window = Window(module, tmux)
+def ensure_started(module, tmux, params, result):
+    window = Window(module, tmux, params)
     record = window.record()
     result.update(log_file=window.log_file, exit_file=window.exit_file)
     if record is not None and not record["pid_file"]:
@@ -554,7 +625,7 @@ def ensure_started(module, tmux, result):
             return
         window.check_paths()
         if record is not None and result["alive"]:
-            result["stopped_by"] = stop_window(module, record)
+            result["stopped_by"] = stop_window(module, params, record)
         window.start(record)
         result.update(describe(window.record()), exists=True)
     if params["health_url"] and not module.check_mode:
@@ -577,7 +648,7 @@ def ensure_stopped(module, tmux, result, remove):
         result["exists"] = bool(records) and not remove
         return
     for record in alive:
-        result["stopped_by"] = stop_window(module, record)
+        result["stopped_by"] = stop_window(module, params, record)
     if remove and records:
         if params["window"]:
             tmux.run("kill-window", "-t", records[0]["window_id"])
@@ -588,9 +659,8 @@ def ensure_stopped(module, tmux, result, remove):
     result["exists"] = bool(remaining)
 
 
-def validate(module):
-    params = module.params
-    check_names(module)
+def validate(module, params):
+    check_names(module, params)
     both = sorted(set(params["environment"]) & set(params["secret_environment"]))
     if both:
         module.fail_json(msg="%s given in both environment and secret_environment; keep each name "
@@ -604,8 +674,8 @@ def validate(module):
             module.fail_json(msg="stop_signals: %r is not a signal name (e.g. INT, TERM, KILL)" % name)
 
 
-ARGUMENT_SPEC = dict(
-    session=dict(type="str"),
+# The options that describe one window: top-level for one window, or each item of `windows`.
+WINDOW_OPTIONS = dict(
     window=dict(type="str"),
     command=dict(type="str"),
     chdir=dict(type="path"),
@@ -613,12 +683,6 @@ ARGUMENT_SPEC = dict(
     secret_environment=dict(type="dict", default={}, no_log=True),
     log_file=dict(type="path"),
     exit_file=dict(type="path"),
-    state_dir=dict(type="path"),
-    socket_name=dict(type="str"),
-    state=dict(type="str", default="started",
-               choices=["started", "stopped", "absent"]),
-    restart_exited=dict(type="bool", default=False),
-    replace=dict(type="bool", default=False),
     stop_signals=dict(type="list", elements="str", default=["INT", "TERM", "KILL"]),
     stop_timeout=dict(type="float", default=10.0),
     health_url=dict(type="str"),
@@ -626,30 +690,66 @@ ARGUMENT_SPEC = dict(
     health_timeout=dict(type="float", default=60.0),
 )
 
+ARGUMENT_SPEC = dict(
+    WINDOW_OPTIONS,
+    session=dict(type="str"),
+    windows=dict(type="list", elements="dict",
+                 options=dict(WINDOW_OPTIONS, window=dict(type="str", required=True),
+                              command=dict(type="str", required=True))),
+    state_dir=dict(type="path"),
+    socket_name=dict(type="str"),
+    state=dict(type="str", default="started",
+               choices=["started", "stopped", "absent"]),
+    restart_exited=dict(type="bool", default=False),
+    replace=dict(type="bool", default=False),
+)
+
 
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         required_if=[
-            ("state", "started", ("session", "window", "command")),
+            ("state", "started", ("session",)),
+            ("state", "started", ("window", "windows"), True),
             ("state", "stopped", ("session",)),
             ("state", "absent", ("session",)),
         ],
+        required_by={"window": "session"},
+        mutually_exclusive=[("windows", "window"), ("windows", "command")],
         supports_check_mode=True,
     )
-    validate(module)
     params = module.params
+    if params["windows"] is not None and params["state"] != "started":
+        module.fail_json(msg="windows is for state=started; to stop, name one window or none (every window)")
+    if params["state"] == "started" and params["window"] is not None and params["command"] is None:
+        module.fail_json(msg="state is started but the following are missing: command")
+    # One window's options, or each of `windows` over the session-wide ones (in order).
+    each = [params] if params["windows"] is None else [dict(params, **window) for window in params["windows"]]
+    for window_params in each:
+        validate(module, window_params)
     tmux = Tmux(module, params["socket_name"])
     result = {"changed": False}
     for key in ("session", "window"):
         if params[key] is not None:
             result[key] = params[key]
-    if params["state"] == "started":
-        result.update(exists=False, pid=None, alive=False, exit_code=None, started=False)
-        ensure_started(module, tmux, result)
-    else:
+    if params["state"] != "started":
         ensure_stopped(module, tmux, result, remove=params["state"] == "absent")
+    elif params["windows"] is None:
+        result.update(window_result(module, tmux, params))
+    else:
+        result["windows"] = []
+        for window_params in each:
+            # Each healthy before the next starts: a failure names its window and stops there.
+            result["windows"].append(window_result(module, tmux, window_params))
+            result["changed"] = result["changed"] or result["windows"][-1]["changed"]
     module.exit_json(**result)
+
+
+def window_result(module, tmux, params):
+    result = {"changed": False, "window": params["window"], "exists": False, "pid": None, "alive": False,
+              "exit_code": None, "started": False}
+    ensure_started(module, tmux, params, result)
+    return result
 
 
 if __name__ == "__main__":

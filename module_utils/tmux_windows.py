@@ -23,10 +23,12 @@ FORMAT = "\t".join((
 NO_SERVER = ("no server running", "error connecting to")
 
 
-def check_names(module):
-    """Fails the module on a session or window name tmux would not keep as given."""
+def check_names(module, params=None):
+    """Fails the module on a session or window name tmux would not keep as given (in `params`, by
+    default the module's)."""
+    params = module.params if params is None else params
     for key in ("session", "window"):
-        value = module.params[key]
+        value = params[key]
         if value is not None and not NAME_PATTERN.match(value):
             module.fail_json(msg="%s %r is not a valid tmux name: use 1-64 letters, digits, '_' or "
                                  "'-', not starting with '-'" % (key, value))

@@ -43,6 +43,7 @@ def test_simrl_on_one_host_binds_to_loopback():
     resolved = plan("simrl", "h1", ONE_HOST)
     assert resolved["order"] == ["inference", "trainer", "orchestrator"]
     assert resolved["here"] == resolved["order"] and resolved["ports"] == [8000]
+    assert resolved["stages"] == [resolved["order"]]  # one host: one task starts them all, in order
     components = by_name(resolved)
     assert components["inference"]["command"] == (
         "/venv/bin/python -m stallscope.sim inference --host 127.0.0.1 --port 8000")
@@ -70,7 +71,28 @@ def test_simrl_on_three_hosts_binds_inference_to_its_address_and_points_clients_
     assert "--base-url http://10.0.0.1:8000 " in by_name(on_orchestrator_host)["orchestrator"]["command"]
     # The order (which drives the cross-host start sequence) is the same on every host.
     assert on_inference_host["order"] == on_orchestrator_host["order"]
+    assert on_inference_host["stages"] == on_orchestrator_host["stages"] == [["inference"], ["trainer"], ["orchestrator"]]
     assert on_inference_host["groups"] == THREE_HOSTS
+
+
+def test_stages_group_only_consecutive_components_of_one_single_host():
+    # Two hosts run the trainer: it is healthy on both before anything after it starts.
+    assert plan("simrl", "h1", {"inference": ["h1"], "trainer": ["h1", "h2"], "orchestrator": ["h1"]})["stages"] == [
+        ["inference"], ["trainer"], ["orchestrator"]]
+    assert plan("simrl", "h1", {"inference": ["h1"], "trainer": ["h1"], "orchestrator": ["h2"]})["stages"] == [
+        ["inference", "trainer"], ["orchestrator"]]
+
+
+def test_launch_windows_carry_files_health_and_only_the_named_secrets():
+    resolved = plan("simrl", "h1", ONE_HOST)
+    components = [dict(c, secrets=["HF_TOKEN"]) if c["name"] == "trainer" else c for c in resolved["components"]]
+    windows = {w["window"]: w for w in launch_plan.launch_windows(components, "/runs/r1", {"HF_TOKEN": "t", "OTHER": "o"})}
+    assert windows["inference"]["log_file"] == "/runs/r1/logs/inference.log"
+    assert windows["inference"]["exit_file"] == "/runs/r1/logs/inference.exit"
+    assert windows["inference"]["health_url"] == "http://127.0.0.1:8000/health"
+    assert "health_url" not in windows["trainer"] and windows["trainer"]["secret_environment"] == {"HF_TOKEN": "t"}
+    assert windows["orchestrator"]["secret_environment"] == {}
+    assert windows["trainer"]["stop_signals"] == ["INT", "TERM", "KILL"] and windows["trainer"]["stop_timeout"] == 15
 
 
 def test_a_client_on_another_host_is_what_leaves_loopback():

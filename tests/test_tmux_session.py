@@ -1,10 +1,12 @@
 """The tmux_session module, run as Ansible runs it, against a real tmux server on a private socket."""
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -203,6 +205,71 @@ def test_health_check_waits_for_the_server_and_fails_fast_on_a_crash(tmux):
     assert time.monotonic() - begin < 300  # failed because it ended, not by the 600 s timeout
 
 
+@pytest.fixture
+def health_server(tmux):
+    """A real HTTP server on a port of its own choosing: 200 once window `first`'s log says ready, 503 before."""
+    ready_log = tmux.tmp / "first.log"
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            ready = ready_log.exists() and "ready" in ready_log.read_text()
+            self.send_response(200 if ready else 503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_windows_start_in_order_each_healthy_before_the_next(tmux, health_server):
+    windows = [
+        {"window": "first", "command": "sleep 1; echo ready; exec sleep 60", "log_file": str(tmux.tmp / "first.log"),
+         "health_url": health_server, "health_timeout": 120},
+        {"window": "second", "command": f"cat {tmux.tmp / 'first.log'} > {tmux.tmp / 'seen.txt'}; exec sleep 60",
+         "log_file": str(tmux.tmp / "second.log")},
+    ]
+    started = tmux.module(session="run1", windows=windows)
+    assert started["changed"]
+    assert [w["window"] for w in started["windows"]] == ["first", "second"]
+    assert all(w["started"] and w["alive"] and w["pid"] for w in started["windows"])
+    assert started["windows"][0]["healthy"]
+    assert wait_for(lambda: (tmux.tmp / "seen.txt").exists())
+    assert "ready" in (tmux.tmp / "seen.txt").read_text()  # started after the first answered
+    again = tmux.module(session="run1", windows=windows)
+    assert not again["changed"] and not any(w["started"] for w in again["windows"])
+
+
+def test_windows_stop_at_the_first_that_fails_its_health_check(tmux, health_server):
+    windows = [
+        {"window": "first", "command": "echo cannot start >&2; exit 3", "log_file": str(tmux.tmp / "first.log"),
+         "health_url": health_server, "health_timeout": 600},
+        {"window": "second", "command": "exec sleep 60"},
+    ]
+    failed = tmux.module(session="run1", windows=windows)
+    assert failed["failed"] and "window first" in failed["msg"] and failed["exit_code"] == 3
+    assert "Traceback" not in failed["_stdout"]
+    assert [w["window"] for w in tmux.info(session="run1")["windows"]] == ["first"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"windows": [{"window": "w", "command": "true"}], "window": "w"}, "mutually exclusive"),
+    ({"windows": [{"window": "w"}]}, "command"),
+    ({"windows": [{"window": "w;x", "command": "true"}]}, "not a valid tmux name"),
+    ({"windows": [{"window": "w", "command": "true"}], "state": "stopped"}, "windows is for state=started"),
+])
+def test_bad_windows_fail_with_a_clear_message(tmux, args, message):
+    result = tmux.module(session="run1", **args)
+    assert result["failed"] and message in result["msg"], result["msg"]
+    assert "Traceback" not in result["_stdout"]
+    assert tmux.info()["sessions"] == []
+
+
 def test_check_mode_starts_and_stops_nothing(tmux):
     planned = tmux.start("planned", "exec sleep 60", check_mode=True)
     assert planned["changed"]
@@ -263,6 +330,12 @@ def test_documentation_matches_the_argument_spec():
     for name, spec in tmux_session.ARGUMENT_SPEC.items():
         assert documented[name]["type"] == spec["type"], name
         assert documented[name].get("default") == spec.get("default"), name
+    suboptions = documented["windows"]["suboptions"]
+    assert set(suboptions) == set(tmux_session.ARGUMENT_SPEC["windows"]["options"])
+    for name, spec in tmux_session.ARGUMENT_SPEC["windows"]["options"].items():
+        assert suboptions[name]["type"] == spec["type"], name
+        assert suboptions[name].get("default") == spec.get("default"), name
+        assert suboptions[name].get("required", False) == spec.get("required", False), name
     yaml.safe_load(tmux_session.EXAMPLES)
     yaml.safe_load(tmux_session.RETURN)
 
