@@ -47,12 +47,18 @@ def redis_socket(tmp_path):
 
 
 @pytest.fixture
-def gateway(head, redis_socket, tmp_path):
+def gateway_job_args():
+    """The gateway's --job-args; a module overrides this fixture to run lighter or heavier jobs."""
+    return "--concurrency 2 --stats-interval-s 1"
+
+
+@pytest.fixture
+def gateway(head, redis_socket, tmp_path, gateway_job_args):
     log_path = tmp_path / "gateway.log"
     argv = [sys.executable, "-m", "stallscope.sim", "gateway", "--port", "0", "--redis-url", f"unix://{redis_socket}",
             "--ray-address", head.address, "--datasets-dir", tmp_path / "datasets", "--output-dir",
             tmp_path / "output", "--logs-dir", tmp_path / "logs", "--progress-interval-s", "1",
-            "--job-args", "--concurrency 2 --stats-interval-s 1"]
+            "--job-args", gateway_job_args]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(list(map(str, argv)), env=environment(), stdout=out, stderr=subprocess.STDOUT)
     port = wait_for(lambda: (m := LISTENING.search(log_path.read_text())) and m.group(1), "the gateway's port", 60)
