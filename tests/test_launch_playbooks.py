@@ -148,14 +148,20 @@ def test_launch_status_relaunch_guard_and_stop(controller):
     assert "stop_experiment.yml -e run_id=first_run" in output
     assert not (controller.run_root / "second").exists()
 
-    # stop_experiment: clients first, then the server; each by SIGINT; windows kept.
+    # stop_experiment: clients first, then the server; each by SIGINT; then the session is closed.
     runner, output = controller.play("stop_experiment.yml", run_id="first.run")
     assert runner.rc == 0, output[-3000:]
     assert output.index("orchestrator: stopped by SIGINT") < output.index("inference: stopped by SIGINT")
     assert "trainer: was not running, exit code 3" in output
     assert (run_dir / "logs" / "orchestrator.exit").read_text() == "130\n"
+    assert controller.tmux("has-session", "-t", "=stallscope-first_run").returncode != 0
     runner, output = controller.play("stop_experiment.yml")
     assert runner.rc == 0 and changed_count(runner) == 0
+    # status reads how the closed windows' commands ended from their exit files.
+    runner, output = controller.play("status.yml")
+    assert runner.rc == 0, output[-3000:]
+    assert "orchestrator: exited with code 130 (window closed)" in output
+    assert "trainer: exited with code 3 (window closed)" in output
 
     # Now a new run may start.
     runner, output = controller.play("launch.yml", run_id="second")
@@ -239,9 +245,12 @@ def test_gpu_sampler_runs_where_there_is_a_gpu_and_status_shows_its_latest_sampl
             "GPU 1 0 % busy, 4/81920 MiB, 60.87 W") in " ".join(output.split()), output[-3000:]
     assert "gpu_sampler: alive, pid" in output
 
-    runner, output = controller.play("stop_experiment.yml", run_id="gpus")
+    # keep_windows: the stopped run's windows stay open with their last output.
+    runner, output = controller.play("stop_experiment.yml", run_id="gpus", keep_windows=True)
     assert runner.rc == 0, output[-3000:]
     assert "gpu_sampler: stopped by SIGINT" in output
+    windows = controller.tmux("list-windows", "-t", "=stallscope-gpus", "-F", "#{window_name} #{pane_dead}").stdout
+    assert sorted(windows.split("\n")[:-1]) == ["gpu_sampler 1", "inference 1", "orchestrator 1", "trainer 1"]
 
 
 def test_replace_running_stops_the_other_run_first(controller):

@@ -9,9 +9,11 @@ logged (`pytest -o log_cli=true --log-cli-level=INFO` shows the progress) and ke
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -225,6 +227,29 @@ class Deployment:
         if playbook == "stop_experiment.yml" and runner.rc == 0:
             self.stopped.add(extravars.get("run_id"))
         return result
+
+    def start(self, playbook: str, **extravars) -> subprocess.Popen:
+        """Starts one playbook as its own process group, as a user's terminal runs it (so that
+        interrupt() is a Ctrl-C); returns the process. Its output goes to the workdir."""
+        self.plays += 1
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        inventory = self.workdir / "inventory.yml"
+        inventory.write_text(yaml.safe_dump(self.inventory(), sort_keys=False))
+        output = open(self.workdir / f"process-{self.plays:02d}-{Path(playbook).stem}.log", "w")
+        log.info("%s %s (a process of its own)", playbook, extravars)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+                   PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+        with output:
+            return subprocess.Popen(
+                [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOKS / playbook),
+                 "-e", json.dumps(extravars)], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    @staticmethod
+    def interrupt(process: subprocess.Popen, timeout: float = 120) -> int:
+        """Ctrl-C: SIGINT to the playbook's process group; its exit code once it has ended."""
+        os.killpg(process.pid, signal.SIGINT)
+        return process.wait(timeout=timeout)
 
     def remote(self, host: TestHost):
         """testinfra's view of a test host, over OpenSSH with the set's key and strict host key
