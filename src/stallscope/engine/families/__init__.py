@@ -20,7 +20,8 @@ A family module brings, through one interface (docs/architecture.md, "The family
   `<SECTION>.<key>`, and figure(section, key) for figures the section does not hold as shown;
 - optionally (with SECTION), its compare part: COMPARED_METRICS, COMPARED_FIGURES, COMPARED_TITLE,
   COMPARED_EMPTY_ROWS, RUN_FIGURES and criteria(before, after, table) -> criteria, which compare.py
-  uses for two reports that both have its SECTION (prime-rl's otherwise);
+  uses for two reports that both have its SECTION (prime-rl's otherwise); optionally guards(criterion),
+  true for a criterion fix_verdict lists among what decided a verdict even when it passes;
 - its findings: FINDINGS, modules of findings/, in tie-break order.
 
 FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a

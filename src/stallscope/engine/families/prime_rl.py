@@ -225,6 +225,14 @@ def criteria(before, after, table):
     return [_queue_criterion(after, table[CRITERIA_KEY]), _throughput_criterion(before, after, table[CRITERIA_KEY])]
 
 
+THROUGHPUT_CRITERION = "generation throughput not worse"
+
+
+def guards(criterion):
+    """Whether `criterion` guards against a fix that slows the run: its verdict shows it, pass or fail."""
+    return criterion["name"].startswith(THROUGHPUT_CRITERION)
+
+
 def _queue_criterion(after, success_criteria):
     limit = success_criteria["queue_ms_p95_below"]
     p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
@@ -242,7 +250,7 @@ def _throughput_criterion(before, after, success_criteria):
     tolerance = success_criteria["gen_throughput_tolerance"]
     old, new = before.get("throughput"), after.get("throughput")
     criterion = {
-        "name": f"generation throughput not worse (run-level completions/s after >= {1 - tolerance:.0%} of before)",
+        "name": f"{THROUGHPUT_CRITERION} (run-level completions/s after >= {1 - tolerance:.0%} of before)",
         "before": (old or {}).get("completions_per_s"),
         "after": (new or {}).get("completions_per_s"),
         "step_time_s": {"before": (old or {}).get("step_time_s"), "after": (new or {}).get("step_time_s")},
