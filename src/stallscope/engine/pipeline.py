@@ -19,7 +19,7 @@ import tempfile
 from contextlib import contextmanager
 
 from .errors import EngineError, InputError, NoRecognisedLines
-from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
+from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS
 from .findings import diagnose, evaluate_all
 from .gc_pause import gc_paused
 from .inputs import discover
@@ -289,28 +289,27 @@ def report(state, files, table, async_level=None, warnings=None, timeline=True):
     # The run's profile: the line families seen (a sampler's output goes with any of them).
     profiles = [family.NAME for family in FAMILIES if family.NAME in seen]
     metrics = summarize_all(values)
-    judged = prime_rl.judged(records[prime_rl.NAME], values)
+    judged = values  # the samples the findings judge: each family's judged() takes out what it does not judge
+    for family in RUNS:
+        if hasattr(family, "judged"):
+            judged = family.judged(records[family.NAME], judged)
     judged_metrics = {name: metrics[name] if judged[name] is values[name] else summarize(judged[name]) for name in judged}
     async_info = _async_level(async_level, inputs)
     run_info = {"inputs": inputs, "warnings": warnings, "thresholds": table}
     sections = {}
     for family in RUNS:
-        if family.NAME in seen or family is prime_rl:  # the weight-update sections are always there
+        if family.NAME in seen or getattr(family, "ALWAYS_REPORTED", False):
             sections.update(family.report(records[family.NAME], metrics, run_info))
     context = {
-        "samples": judged,  # the findings judge the updates after the warm-up
+        "samples": judged,
         "judged_metrics": judged_metrics,
         "metrics": metrics,
         "families": records,
-        "records": records["prime-rl"],
+        "sections": dict(sections),  # a copy: the report takes its sections out of `sections` below
         "thresholds": table,
         "async_level": async_info,
         "inputs": inputs,
-        "correlation": sections["correlation"],
         "profiles": profiles,
-        "dask": sections.get("dask"),
-        "gpu": sections.get("gpu"),
-        "batch": sections.get("batch"),
     }
     findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)

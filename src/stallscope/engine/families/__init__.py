@@ -13,7 +13,8 @@ A family module brings, through one interface (docs/architecture.md, "The family
   (plain data, resumed as `data`); rows go to the store, samples to the sink;
 - its run: run(store, inputs, partials, clocks) -> records; seen(records, store);
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
-  report sections it adds;
+  report sections it adds (when seen, or always with ALWAYS_REPORTED); optionally
+  judged(records, values) -> the samples the findings judge, less what it does not judge;
 - optionally, its settled part: settle(store, files, partials, ids, thresholds), keeping in the
   saved state what of its records later bytes cannot change, which run() then continues from;
 - optionally, its figures: SECTION, the report section whose keys compare.report_value reads as

@@ -122,6 +122,10 @@ FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, sl
             slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
 
 
+# Every report has the weight-update sections (report.json's schema), a run without prime-rl too.
+ALWAYS_REPORTED = True
+
+
 def settle(store, files, partials, ids, table):
     """Keeps in the state what of the run's records later bytes cannot change (records.settle)."""
     run_records.settle(store, files, partials, ids, table[CRITERIA_KEY]["warmup_steps"])
