@@ -15,6 +15,8 @@ A family module brings, through one interface (docs/architecture.md, "The family
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
   report sections it adds (when seen, or always with ALWAYS_REPORTED); optionally
   judged(records, values) -> the samples the findings judge, less what it does not judge;
+- optionally, its timeline: timeline(records) -> {stream: rows}, the streams the report's timeline
+  holds (timeline.txt, per_step.txt, report.html read them);
 - optionally, its settled part: settle(store, files, partials, ids, thresholds), keeping in the
   saved state what of its records later bytes cannot change, which run() then continues from;
 - optionally, its figures: SECTION, the report section whose keys compare.report_value reads as

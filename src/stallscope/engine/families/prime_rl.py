@@ -5,6 +5,8 @@ key=value fields in any order and extra fields ignored. A tag followed by no kno
 (`... [weights] is ...`) is a mention, not an event.
 """
 
+import heapq
+import operator
 import re
 
 from .. import per_step
@@ -185,6 +187,20 @@ def report(records, metrics, run_info):
         "per_step": per_step.section(records["timeline_updates"].head(per_step.ROWS_IN_REPORT), counts["client_side"],
                                      [entry["path"] for entry in inputs], {u.trace for u in warmup}),
     }
+
+
+_TIMELINE_BATCH = operator.itemgetter(*(run_records.BATCH_FIELDS.index(column) for column in run_records.TIMELINE_BATCH_COLUMNS))
+
+
+def timeline(records):
+    """The timeline's streams: `entries`, the weight updates (at their client-side line) and the
+    generation batches (at batch.done) merged in (file index, line) order as (kind, row), rows of
+    TIMELINE_UPDATE_COLUMNS / TIMELINE_BATCH_COLUMNS; `checkpoints`, the checkpoint waits and
+    writes (CHECKPOINT_FIELDS) in (file index, line) order."""
+    updates = ((row[0], row[1], "update", row) for row in records["timeline_updates"])
+    batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in records["batches"].rows())
+    merged = heapq.merge(updates, batches, key=lambda item: item[:2])
+    return {"entries": ((kind, row) for _, _, kind, row in merged), "checkpoints": records["checkpoints"]}
 
 
 def _update_row(update, inputs, offsets):
