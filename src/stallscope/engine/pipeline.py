@@ -172,10 +172,13 @@ def _read_span(store, file_id, path, entry, on_chunk=None):
     sampler = next((family for family in SAMPLERS if family.sniff(path)), None)
     if sampler is not None:  # a tool's own output: read whole, never resumed
         partial = sampler.Partial(store, sink, file_id)
-        _add_counts(entry, sampler.scan(path, partial.add))
+        counts = sampler.scan(path, partial.add)
+        _add_counts(entry, counts)
         entry.update(offset=entry["bytes"], families={sampler.NAME: partial.dump()},
                      fingerprint=["sampler", *fingerprint(path, entry["bytes"])[1:]])
         sink.spill(1)
+        if on_chunk is not None:
+            on_chunk(counts["bytes"])  # read whole: one chunk
         return None
     partials = [family.Partial(store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
     on_event = _route(partials, sink)
