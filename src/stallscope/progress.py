@@ -3,7 +3,8 @@
     412 MB of 1100 MB read (37%), 160 MB/s, about 4 s left
 
 Bytes are counted per file up to its size on disk (a compressed file is counted by what was
-decompressed, up to its compressed size), so the total is the sum of the input files' sizes.
+decompressed, up to its compressed size), so the total is the sum of the sizes of the files the
+engine reads (found as it finds them: a sampler's file, such as a Dask performance report, too).
 Scripts and Ansible (stderr not a terminal) see nothing.
 """
 
@@ -11,6 +12,7 @@ import os
 import sys
 import time
 
+from .engine.families import SAMPLERS
 from .engine.inputs import discover
 
 MB = 1_000_000
@@ -23,7 +25,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.clock = clock
         self.sizes = {}
-        for log_file in discover(paths):
+        for log_file in discover(paths, SAMPLERS):
             try:
                 self.sizes[log_file.path] = os.path.getsize(log_file.path)
             except OSError:

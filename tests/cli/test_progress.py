@@ -3,8 +3,13 @@ time left; throttled, and cleared before the report's lines."""
 
 import io
 import os
+import shutil
+from pathlib import Path
 
+from stallscope.engine import analyze
 from stallscope.progress import Progress
+
+DASK_LOGS = Path(__file__).parents[1] / "engine" / "fixtures" / "dask" / "per_target" / "logs"
 
 
 class Clock:
@@ -49,3 +54,12 @@ def test_only_a_terminal_gets_a_progress_line(tmp_path):
             assert isinstance(Progress.for_terminal([tmp_path], stream=terminal), Progress)
     finally:
         os.close(leader)
+
+
+def test_a_samplers_file_counts_in_the_total_and_is_read_to_it(tmp_path):
+    # The Dask performance report is not named as a log: the engine finds it by its head, and so must the total.
+    shutil.copytree(DASK_LOGS, tmp_path / "logs")
+    progress = Progress([tmp_path], stream=Terminal(), clock=Clock())
+    assert progress.total == sum(path.stat().st_size for path in DASK_LOGS.iterdir())
+    analyze([tmp_path], jobs=1, progress=progress)
+    assert progress.done == progress.total

@@ -35,7 +35,7 @@ BATCH_LINES = [line for name in ("sla_at_risk.log", "slow_worker.log")
 def comparable(report):
     """report.json, timeline.txt and report.html's other timeline streams (checkpoints, Dask tasks and
     memory messages), as text whose paths _relative makes relative (runs differ only in where)."""
-    streams = {name: list(getattr(report.timeline, name)()) for name in ("checkpoints", "dask_tasks", "dask_memory_events")}
+    streams = {name: list(report.timeline.rows(name)) for name in ("checkpoints", "dask_tasks", "dask_memory_events")}
     return json.loads(json.dumps(report)), timeline_text(report) + json.dumps(streams)
 
 

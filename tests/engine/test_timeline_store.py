@@ -1,5 +1,6 @@
 """The engine's timeline store: rows come back as written, in order, across its blocks, with two
 readers open at once (timeline.txt and per_step.txt read it together)."""
+from stallscope.engine.families import prime_rl
 from stallscope.engine.pipeline import TIMELINE_BLOCK_ROWS, Timeline
 from stallscope.engine.records import BATCH_FIELDS
 
@@ -24,21 +25,20 @@ def test_rows_come_back_in_order_across_blocks_with_two_readers():
     updates = [(0, 2 * n, "12:00:00", float(n), f"trace-{n}", "update_weights", 1.0, 0.5, 0.5, 1, 1) for n in range(count)]
     batches = [batch_row(0, 2 * n + 1) for n in range(count)]
     checkpoints = [(1, n, "12:00:00", float(n), "wait", 3.0) for n in range(5)]
-    timeline = Timeline({"timeline_updates": updates, "batches": Batches(batches), "checkpoints": checkpoints},
-                        {"tasks": [], "memory_events": []})
+    timeline = Timeline(prime_rl.timeline({"timeline_updates": updates, "batches": Batches(batches),
+                                           "checkpoints": checkpoints}))
 
-    entries = list(timeline.entries())
+    entries = list(timeline.rows("entries"))
     assert [row[1] for _, row in entries] == list(range(2 * count))  # merged in (file, line) order
-    assert list(timeline.updates()) == updates
-    assert [row[1] for row in timeline.batches()] == [row[1] for row in batches]
-    assert list(timeline.checkpoints()) == checkpoints
-    assert list(timeline.dask_tasks()) == []
+    assert [row for kind, row in entries if kind == "update"] == updates
+    assert [row[1] for kind, row in entries if kind == "batch"] == [row[1] for row in batches]
+    assert list(timeline.rows("checkpoints")) == checkpoints
 
     # Two readers interleaved: each keeps its own place in the file.
-    first, second = timeline.updates(), timeline.checkpoints()
+    first, second = timeline.rows("entries"), timeline.rows("checkpoints")
     read = []
     for row in first:
         read.append(row)
         if len(read) == TIMELINE_BLOCK_ROWS - 1:
             assert list(second) == checkpoints
-    assert read == updates
+    assert read == entries

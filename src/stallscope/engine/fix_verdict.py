@@ -3,14 +3,13 @@ comparison as `stallscope compare`, as one of VERDICTS (rules in docs/analysis.m
 
 import json
 
-from .compare import compare, figure_text, report_value
+from .compare import compare, comparing, figure_text, report_value
 from .families import FINDINGS
 from .findings.common import SEVERITY_RANK
 from .thresholds import CRITERIA_KEY, merge_thresholds
 
 VERDICTS = ("fixed", "improved", "no change", "worse", "variant failed")
 JUDGED_ON = {module.ID: module.JUDGED_ON for module in FINDINGS}
-THROUGHPUT = "generation throughput"
 
 
 def fix_verdict(before, after, finding, thresholds=None, failure=None):
@@ -36,8 +35,9 @@ def fix_verdict(before, after, finding, thresholds=None, failure=None):
     regressed = [c for c in failed if "before" in c]
     # A success criterion that sets the target for the finding's figure (queue_ms p95 < 300 ms).
     target = next((c for c in comparison["criteria"] if metric and c.get("figure") == metric), None)
+    family = comparing((before, after))
     for criterion in comparison["criteria"]:
-        if criterion["name"].startswith(THROUGHPUT) or criterion["result"] == "fail":
+        if criterion["result"] == "fail" or (hasattr(family, "guards") and family.guards(criterion)):
             decided_by.append({"figure": criterion["name"], "before": criterion.get("before"), "after": criterion.get("after"),
                                "result": criterion["result"], "reason": criterion.get("reason")})
     moved = _relative_change(decided_by[0] if metric is not None else None)

@@ -43,7 +43,8 @@ def text_lines(report):
            "# warm-up updates (reported, not judged: docs/analysis.md) are marked.\n")
     yield f"{'step':>6} {'trace':<20}{'op':<16}{'queue_ms':>11}{'rpc_ms':>11}{'wall_ms':>11}  where\n"
     empty = True
-    for row in rows(report.timeline.updates(), paths, warmup_traces):
+    updates = (row for kind, row in report.timeline.rows("entries") if kind == "update")
+    for row in rows(updates, paths, warmup_traces):
         empty = False
         mark = "  warm-up" if row["warmup"] else ""
         yield (f"{row['step']:>6} {row['trace']:<20}{row['op']:<16}{_number(row['queue_ms']):>11}{_number(row['rpc_ms']):>11}"

@@ -8,25 +8,22 @@ pass, resumed, or merged from several.
 
 import concurrent.futures
 import functools
-import heapq
 import itertools
 import marshal
 import multiprocessing
-import operator
 import os
 import sqlite3
 import tempfile
 from contextlib import contextmanager
 
 from .errors import EngineError, InputError, NoRecognisedLines
-from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS, prime_rl
+from .families import FAMILIES, FINDINGS, RUNS, SAMPLERS
 from .findings import diagnose, evaluate_all
 from .gc_pause import gc_paused
 from .inputs import discover
 from .manifests import COLLECT_RECORD, collected_clock, resolve
 from .metrics import summarize_all
 from .stats import summarize
-from .records import BATCH_FIELDS, CHECKPOINT_FIELDS, TIMELINE_UPDATE_COLUMNS
 from .samples import SPILL_EVERY
 from .scan import scan_span, scan_tail
 from .state import STATE_FILE, State, StateRejected, fingerprint, new_file
@@ -175,10 +172,13 @@ def _read_span(store, file_id, path, entry, on_chunk=None):
     sampler = next((family for family in SAMPLERS if family.sniff(path)), None)
     if sampler is not None:  # a tool's own output: read whole, never resumed
         partial = sampler.Partial(store, sink, file_id)
-        _add_counts(entry, sampler.scan(path, partial.add))
+        counts = sampler.scan(path, partial.add)
+        _add_counts(entry, counts)
         entry.update(offset=entry["bytes"], families={sampler.NAME: partial.dump()},
                      fingerprint=["sampler", *fingerprint(path, entry["bytes"])[1:]])
         sink.spill(1)
+        if on_chunk is not None:
+            on_chunk(counts["bytes"])  # read whole: one chunk
         return None
     partials = [family.Partial(store, sink, file_id, entry["families"].get(family.NAME)) for family in FAMILIES]
     on_event = _route(partials, sink)
@@ -289,28 +289,27 @@ def report(state, files, table, async_level=None, warnings=None, timeline=True):
     # The run's profile: the line families seen (a sampler's output goes with any of them).
     profiles = [family.NAME for family in FAMILIES if family.NAME in seen]
     metrics = summarize_all(values)
-    judged = prime_rl.judged(records[prime_rl.NAME], values)
+    judged = values  # the samples the findings judge: each family's judged() takes out what it does not judge
+    for family in RUNS:
+        if hasattr(family, "judged"):
+            judged = family.judged(records[family.NAME], judged)
     judged_metrics = {name: metrics[name] if judged[name] is values[name] else summarize(judged[name]) for name in judged}
     async_info = _async_level(async_level, inputs)
     run_info = {"inputs": inputs, "warnings": warnings, "thresholds": table}
     sections = {}
     for family in RUNS:
-        if family.NAME in seen or family is prime_rl:  # the weight-update sections are always there
+        if family.NAME in seen or getattr(family, "ALWAYS_REPORTED", False):
             sections.update(family.report(records[family.NAME], metrics, run_info))
     context = {
-        "samples": judged,  # the findings judge the updates after the warm-up
+        "samples": judged,
         "judged_metrics": judged_metrics,
         "metrics": metrics,
         "families": records,
-        "records": records["prime-rl"],
+        "sections": dict(sections),  # a copy: the report takes its sections out of `sections` below
         "thresholds": table,
         "async_level": async_info,
         "inputs": inputs,
-        "correlation": sections["correlation"],
         "profiles": profiles,
-        "dask": sections.get("dask"),
-        "gpu": sections.get("gpu"),
-        "batch": sections.get("batch"),
     }
     findings = evaluate_all(context, FINDINGS)
     diagnosis, severity = diagnose(findings)
@@ -336,7 +335,8 @@ def report(state, files, table, async_level=None, warnings=None, timeline=True):
     })
     result.update(sections)
     if timeline:
-        result.timeline = Timeline(records["prime-rl"], records["dask"])
+        result.timeline = Timeline({stream: rows for family in RUNS if hasattr(family, "timeline")
+                                    for stream, rows in family.timeline(records[family.NAME]).items()})
     return result
 
 
@@ -381,10 +381,6 @@ def _async_level(flag, inputs):
     return {"value": None, "source": "unknown"}
 
 
-BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done", "updates")
-_TIMELINE_BATCH = operator.itemgetter(*(BATCH_FIELDS.index(column) for column in BATCH_COLUMNS))
-
-
 # Rows are stored in blocks, each its size then its marshal bytes: one read, one seek and one
 # marshal.loads per block, not per row (10^5 rows a stream; marshal.load on a file reads each field
 # through the file object), and a block of rows in memory at a time.
@@ -399,56 +395,27 @@ def _blocks(rows, size):
 
 class Timeline:
     """What the timelines show, written once to a private temporary file (10^5 rows per GB of log:
-    never held), so that the report does not keep the state open. Sections, each read on its own:
-    weight updates (at their client-side line) and generation batches (at batch.done) merged in
-    (file index, line) order, as (kind, row): rows of TIMELINE_UPDATE_COLUMNS / BATCH_COLUMNS; and,
-    for report.html, the checkpoint waits and writes (CHECKPOINT_FIELDS) in (file index, line) order
-    and the Dask tasks and memory messages (dask_run.TASK_FIELDS / MEMORY_EVENT_FIELDS)."""
+    never held), so that the report does not keep the state open: the families' streams (their
+    timeline()), each read on its own by rows(stream)."""
 
-    update_columns, batch_columns, checkpoint_columns = TIMELINE_UPDATE_COLUMNS, BATCH_COLUMNS, CHECKPOINT_FIELDS
-
-    def __init__(self, prime_rl_records, dask_records):
+    def __init__(self, streams):
         self.file = tempfile.TemporaryFile(prefix="stallscope-timeline-")
-        self.sections = {}  # name -> (start, end) offsets in the file
-        updates = ((row[0], row[1], "update", row) for row in prime_rl_records["timeline_updates"])
-        batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in prime_rl_records["batches"].rows())
-        self._write("entries", ((kind, row) for _, _, kind, row in heapq.merge(updates, batches, key=lambda item: item[:2])))
-        self._write("checkpoints", prime_rl_records["checkpoints"])
-        self._write("dask_tasks", dask_records["tasks"])
-        self._write("dask_memory_events", dask_records["memory_events"])
+        self.sections = {}  # stream -> (start, end) offsets in the file
+        for stream, rows in streams.items():
+            self._write(stream, rows)
 
-    def _write(self, name, rows):
+    def _write(self, stream, rows):
         start = self.file.tell()
         for block in _blocks(rows, TIMELINE_BLOCK_ROWS):
             data = marshal.dumps(block)
             self.file.write(len(data).to_bytes(8, "little") + data)
-        self.sections[name] = (start, self.file.tell())
+        self.sections[stream] = (start, self.file.tell())
 
-    def _read(self, name):
-        position, end = self.sections[name]  # its own: two readers may be open at once (timeline.txt, per_step.txt)
+    def rows(self, stream):
+        position, end = self.sections[stream]  # its own: two readers may be open at once (timeline.txt, per_step.txt)
         while position < end:
             self.file.seek(position)
             size = int.from_bytes(self.file.read(8), "little")
             block = marshal.loads(self.file.read(size))
             position += 8 + size
             yield from block
-
-    def entries(self):
-        return self._read("entries")
-
-    def updates(self):
-        """The update rows alone, in (file, line) order."""
-        return (row for kind, row in self.entries() if kind == "update")
-
-    def batches(self):
-        """The batch rows alone, in (file, line) order."""
-        return (row for kind, row in self.entries() if kind == "batch")
-
-    def checkpoints(self):
-        return self._read("checkpoints")
-
-    def dask_tasks(self):
-        return self._read("dask_tasks")
-
-    def dask_memory_events(self):
-        return self._read("dask_memory_events")

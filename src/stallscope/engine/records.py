@@ -52,6 +52,9 @@ Update = namedtuple("Update", ("trace", "op", "events", "client_host", "server_h
 # A generation batch as read back (a dict with these keys; file: its position in the report's inputs).
 BATCH_FIELDS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "tokens", "inflight_start",
                 "inflight_done", "target_batch", "updates")
+# What the timeline shows of a generation batch, at its batch.done line.
+TIMELINE_BATCH_COLUMNS = ("file", "line", "start_line", "ts", "t", "dur_ms", "completions", "inflight_start", "inflight_done",
+                          "updates")
 # What the timeline shows of an update, at its client-side line (client.send, else client.done;
 # `sent` says which, so that a drawing knows whether t is the update's start or its end).
 TIMELINE_UPDATE_COLUMNS = ("file", "line", "ts", "t", "trace", "op", "wall_ms", "queue_ms", "rpc_ms", "complete", "sent")

@@ -7,6 +7,7 @@ from . import per_step
 from .batch_run import SAMPLE_METRICS as BATCH_METRICS
 from .dask_run import SAMPLE_METRICS as DASK_METRICS
 from .gc_pause import gc_paused
+from .records import TIMELINE_BATCH_COLUMNS, TIMELINE_UPDATE_COLUMNS
 from .stats import STAT_KEYS
 
 STATS_FILES = {
@@ -71,16 +72,10 @@ def dump_report(report, stream):
 
 def timeline_entries(report):
     """The timeline's updates and batches merged in (file, line) order, as dicts with a `kind`."""
-    timeline = report.timeline
-    for kind, row in _timeline_rows(timeline):
-        entry = dict(zip(timeline.update_columns if kind == "update" else timeline.batch_columns, row), kind=kind)
+    for kind, row in report.timeline.rows("entries"):
+        entry = dict(zip(TIMELINE_UPDATE_COLUMNS if kind == "update" else TIMELINE_BATCH_COLUMNS, row), kind=kind)
         entry["file"] = report["inputs"][entry["file"]]["path"]
         yield entry
-
-
-def _timeline_rows(timeline):
-    """(kind, row) of the timeline's updates and batches merged in (file, line) order."""
-    return timeline.entries()
 
 
 def number(value, digits=1):
@@ -124,13 +119,13 @@ def timeline_text(report):
 
 def timeline_lines(report):
     """timeline.txt line by line (streamed: a large run has 10^5 entries). Rows are unpacked by
-    position (the Timeline's columns), not made into dicts: this runs once per entry."""
+    position (records.TIMELINE_UPDATE_COLUMNS / TIMELINE_BATCH_COLUMNS), not made into dicts: this runs once per entry."""
     yield "# Weight updates and generation batches in the order each file logged them (a process's log is in\n"
     yield "# time order; files are not interleaved). Batches list the updates in flight while they ran.\n"
     current = None
     empty = True
     paths = [entry["path"] for entry in report["inputs"]]
-    for kind, row in _timeline_rows(report.timeline):
+    for kind, row in report.timeline.rows("entries"):
         empty = False
         if row[0] != current:
             current = row[0]

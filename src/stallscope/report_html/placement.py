@@ -91,11 +91,11 @@ def wall_column(files, stamps, parse, needed=None):
     return wall
 
 
-# Per kind: the stream's columns (positions in its rows) read as numbers, and the entry's size
-# (what the drawn entries are chosen by).
+# Per kind: the timeline stream it is in (updates and batches share `entries`, as (kind, row)), the
+# columns (positions in its rows) read as numbers, and the entry's size (what the drawn entries are chosen by).
 STREAMS = {
-    "update": ("updates", {"file": 0, "t": 3, "wall_ms": 6, "queue_ms": 7, "rpc_ms": 8, "complete": 9, "sent": 10}, 2, "wall_ms"),
-    "batch": ("batches", {"file": 0, "t": 4, "dur_ms": 5}, 3, "dur_ms"),
+    "update": ("entries", {"file": 0, "t": 3, "wall_ms": 6, "queue_ms": 7, "rpc_ms": 8, "complete": 9, "sent": 10}, 2, "wall_ms"),
+    "batch": ("entries", {"file": 0, "t": 4, "dur_ms": 5}, 3, "dur_ms"),
     "checkpoint": ("checkpoints", {"file": 0, "t": 3, "ms": 5}, 2, "ms"),
 }
 
@@ -107,7 +107,9 @@ def place_prime_rl(report):
     parse = Timestamps()
     data = {}
     for kind, (stream, numeric, ts_at, size) in STREAMS.items():
-        rows = list(getattr(report.timeline, stream)())
+        rows = list(report.timeline.rows(stream))
+        if stream == "entries":
+            rows = [row for entry_kind, row in rows if entry_kind == kind]
         columns = list(zip(*rows)) or [()] * 11
         cols = {name: np.array(columns[at], dtype=float) for name, at in numeric.items()}
         # The timestamp places entries without t=, and gives each host's t -> wall-clock offset (a
@@ -203,7 +205,7 @@ def dask_tasks(report):
     trials = {}
     tasks = []
     unplaced = 0
-    for worker, kind, end_s, duration_ms, param_id, target in timeline.dask_tasks():
+    for worker, kind, end_s, duration_ms, param_id, target in timeline.rows("dask_tasks"):
         if end_s is None:
             unplaced += 1
             continue
@@ -217,5 +219,5 @@ def dask_tasks(report):
     for task in tasks:
         task["split"] = task["kind"] == "agg" and task["param_id"] in split
     memory = [{"at": at_s, "kind": kind.split(".")[1], "host": host, "worker": worker}
-              for at_s, kind, host, worker in timeline.dask_memory_events() if at_s is not None]
+              for at_s, kind, host, worker in timeline.rows("dask_memory_events") if at_s is not None]
     return tasks, memory, unplaced

@@ -13,14 +13,18 @@ A family module brings, through one interface (docs/architecture.md, "The family
   (plain data, resumed as `data`); rows go to the store, samples to the sink;
 - its run: run(store, inputs, partials, clocks) -> records; seen(records, store);
   samples(records, store, seen) -> {metric: samples}; report(records, metrics, run_info) -> the
-  report sections it adds;
+  report sections it adds (when seen, or always with ALWAYS_REPORTED); optionally
+  judged(records, values) -> the samples the findings judge, less what it does not judge;
+- optionally, its timeline: timeline(records) -> {stream: rows}, the streams the report's timeline
+  holds (timeline.txt, per_step.txt, report.html read them);
 - optionally, its settled part: settle(store, files, partials, ids, thresholds), keeping in the
   saved state what of its records later bytes cannot change, which run() then continues from;
 - optionally, its figures: SECTION, the report section whose keys compare.report_value reads as
   `<SECTION>.<key>`, and figure(section, key) for figures the section does not hold as shown;
 - optionally (with SECTION), its compare part: COMPARED_METRICS, COMPARED_FIGURES, COMPARED_TITLE,
   COMPARED_EMPTY_ROWS, RUN_FIGURES and criteria(before, after, table) -> criteria, which compare.py
-  uses for two reports that both have its SECTION (prime-rl's otherwise);
+  uses for two reports that both have its SECTION (prime-rl's otherwise); optionally guards(criterion),
+  true for a criterion fix_verdict lists among what decided a verdict even when it passes;
 - its findings: FINDINGS, modules of findings/, in tie-break order.
 
 FAMILIES are read line by line. SAMPLERS are families of whole files whose lines have no tag (a

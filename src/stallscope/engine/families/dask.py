@@ -108,6 +108,12 @@ def samples(records, store, seen):
     return {name: store.samples_of(name) for name in dask_run.SAMPLE_METRICS} if seen else {}
 
 
+def timeline(records):
+    """The timeline's streams for report.html: the tasks (dask_run.TASK_FIELDS) and memory messages
+    (MEMORY_EVENT_FIELDS)."""
+    return {"dask_tasks": records["tasks"], "dask_memory_events": records["memory_events"]}
+
+
 def report(records, metrics, run_info):
     """The report's `dask` section, with the figures of the last performance report among the inputs."""
     dask = dask_run.summary(records, metrics)

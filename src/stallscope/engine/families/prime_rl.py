@@ -5,6 +5,8 @@ key=value fields in any order and extra fields ignored. A tag followed by no kno
 (`... [weights] is ...`) is a mention, not an event.
 """
 
+import heapq
+import operator
 import re
 
 from .. import per_step
@@ -122,6 +124,10 @@ FINDINGS = [frontend_queue_saturation, slow_weight_loading, checkpoint_stall, sl
             slow_generation, poor_rollout_quality, no_weight_updates, incomplete_weight_updates]
 
 
+# Every report has the weight-update sections (report.json's schema), a run without prime-rl too.
+ALWAYS_REPORTED = True
+
+
 def settle(store, files, partials, ids, table):
     """Keeps in the state what of the run's records later bytes cannot change (records.settle)."""
     run_records.settle(store, files, partials, ids, table[CRITERIA_KEY]["warmup_steps"])
@@ -183,6 +189,20 @@ def report(records, metrics, run_info):
     }
 
 
+_TIMELINE_BATCH = operator.itemgetter(*(run_records.BATCH_FIELDS.index(column) for column in run_records.TIMELINE_BATCH_COLUMNS))
+
+
+def timeline(records):
+    """The timeline's streams: `entries`, the weight updates (at their client-side line) and the
+    generation batches (at batch.done) merged in (file index, line) order as (kind, row), rows of
+    TIMELINE_UPDATE_COLUMNS / TIMELINE_BATCH_COLUMNS; `checkpoints`, the checkpoint waits and
+    writes (CHECKPOINT_FIELDS) in (file index, line) order."""
+    updates = ((row[0], row[1], "update", row) for row in records["timeline_updates"])
+    batches = ((row[0], row[1], "batch", _TIMELINE_BATCH(row)) for row in records["batches"].rows())
+    merged = heapq.merge(updates, batches, key=lambda item: item[:2])
+    return {"entries": ((kind, row) for _, _, kind, row in merged), "checkpoints": records["checkpoints"]}
+
+
 def _update_row(update, inputs, offsets):
     client = update.events.client_send or update.events.client_done
     return {
@@ -225,6 +245,14 @@ def criteria(before, after, table):
     return [_queue_criterion(after, table[CRITERIA_KEY]), _throughput_criterion(before, after, table[CRITERIA_KEY])]
 
 
+THROUGHPUT_CRITERION = "generation throughput not worse"
+
+
+def guards(criterion):
+    """Whether `criterion` guards against a fix that slows the run: its verdict shows it, pass or fail."""
+    return criterion["name"].startswith(THROUGHPUT_CRITERION)
+
+
 def _queue_criterion(after, success_criteria):
     limit = success_criteria["queue_ms_p95_below"]
     p95 = (after["metrics"].get("queue_ms") or {}).get("p95")
@@ -242,7 +270,7 @@ def _throughput_criterion(before, after, success_criteria):
     tolerance = success_criteria["gen_throughput_tolerance"]
     old, new = before.get("throughput"), after.get("throughput")
     criterion = {
-        "name": f"generation throughput not worse (run-level completions/s after >= {1 - tolerance:.0%} of before)",
+        "name": f"{THROUGHPUT_CRITERION} (run-level completions/s after >= {1 - tolerance:.0%} of before)",
         "before": (old or {}).get("completions_per_s"),
         "after": (new or {}).get("completions_per_s"),
         "step_time_s": {"before": (old or {}).get("step_time_s"), "after": (new or {}).get("step_time_s")},

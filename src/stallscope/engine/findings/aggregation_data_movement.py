@@ -8,7 +8,7 @@ JUDGED_ON = "dask.split_agg_pct"
 
 
 def evaluate(ctx):
-    dask = ctx["dask"]
+    dask = ctx["sections"].get("dask")
     if dask is None or not ctx["metrics"]["agg_total_inline_mb"]["count"]:
         return None  # no aggregation logged (simulations only, test A): nothing moved to judge
     thresholds = ctx["thresholds"]

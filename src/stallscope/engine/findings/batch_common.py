@@ -7,7 +7,7 @@ from .common import SEVERITY_RANK
 
 def jobs(ctx):
     """The batch section's jobs, or [] without batch-inference lines."""
-    return (ctx.get("batch") or {}).get("jobs", [])
+    return (ctx["sections"].get("batch") or {}).get("jobs", [])
 
 
 def worst_job(ctx, figure, row_name):

@@ -31,7 +31,7 @@ def evaluate(ctx):
         )
     else:
         summary += f" Trainer writes are slow too (write_ms p95 {ms(write['p95'])})."
-    gpu = ctx.get("gpu")
+    gpu = ctx["sections"].get("gpu")
     if gpu and gpu["during_checkpoint_waits"]:
         evidence["gpu_during_waits"] = gpu["during_checkpoint_waits"]
         summary += idle_sentence(gpu["during_checkpoint_waits"], "the orchestrator waited")

@@ -7,7 +7,7 @@ JUDGED_ON = "event_loop_unresponsive_s.p95"
 
 
 def evaluate(ctx):
-    dask = ctx["dask"]
+    dask = ctx["sections"].get("dask")
     if dask is None:
         return None
     thresholds = ctx["thresholds"]

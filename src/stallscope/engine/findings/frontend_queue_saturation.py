@@ -15,7 +15,7 @@ def evaluate(ctx):
     evidence["rpc_ms_p95"] = metrics["rpc_ms"]["p95"]
     evidence["client_queue_ms_p95"] = metrics["client_queue_ms"]["p95"]
     evidence["server_queue_ms_p95"] = metrics["server_queue_ms"]["p95"]
-    evidence["inflight_during_updates_mean"] = ctx["records"]["batch_summary"].inflight_during_updates_mean()
+    evidence["inflight_during_updates_mean"] = ctx["families"]["prime-rl"]["batch_summary"].inflight_during_updates_mean()
     summary = "Weight updates queue before the server runs them: " + tail_sentence("queue_ms", evidence, severity)
     if evidence["rpc_ms_p95"] is not None:
         summary += f" The RPC itself takes p95 {ms(evidence['rpc_ms_p95'])}."
@@ -36,7 +36,7 @@ def evaluate(ctx):
                 f" The wait is on the server side (recv->rpc.start p95 {ms(server)}, send->recv p95 {ms(client)}): "
                 "the server accepted the request but started the RPC late; look at what its event loop was busy with."
             )
-    gpu = ctx.get("gpu")
+    gpu = ctx["sections"].get("gpu")
     if gpu and gpu["during_weight_updates"]:
         evidence["gpu_during_updates"] = gpu["during_weight_updates"]
         summary += idle_sentence(gpu["during_weight_updates"], "weight updates queued and loaded")

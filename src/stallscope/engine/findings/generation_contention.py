@@ -13,7 +13,7 @@ def evaluate(ctx):
     between = ctx["metrics"]["gen_dur_ms.between_updates"]
     evidence["between_updates_p50"] = between["p50"]
     evidence["between_updates_count"] = between["count"]
-    records = ctx["records"]
+    records = ctx["families"]["prime-rl"]
     slowest = [b for b in records["batch_summary"].slowest_during_updates(records["file_ranks"])
                if b["dur_ms"] >= evidence["warning_threshold"]]
     slow = [{"line": b["line"], "file": ctx["inputs"][b["file"]]["path"], "dur_ms": b["dur_ms"], "updates": b["updates"][:5]}

@@ -8,7 +8,7 @@ JUDGED_ON = "gpu.idle_share"
 
 
 def evaluate(ctx):
-    gpu = ctx.get("gpu")
+    gpu = ctx["sections"].get("gpu")
     if gpu is None or gpu["idle_share"] is None:
         return None
     row = ctx["thresholds"]["gpu_idle_share_pct"]

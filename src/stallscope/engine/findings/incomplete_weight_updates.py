@@ -8,10 +8,10 @@ LISTED = 20
 
 
 def evaluate(ctx):
-    incomplete = ctx["records"]["updates"].incomplete()
+    incomplete = ctx["families"]["prime-rl"]["updates"].incomplete()
     if not incomplete:
         return None
-    have_server = ctx["records"]["server_events"] > 0
+    have_server = ctx["families"]["prime-rl"]["server_events"] > 0
     listed = [_describe(u, ctx["inputs"], have_server) for u in incomplete[:LISTED]]
     lost_mid_run = sum(1 for u in incomplete if u.later_done_in_file)
     # One unfinished update at the end of a log is what stopping a run mid-update leaves behind.

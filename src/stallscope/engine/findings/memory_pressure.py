@@ -7,7 +7,7 @@ JUDGED_ON = None
 
 
 def evaluate(ctx):
-    dask = ctx["dask"]
+    dask = ctx["sections"].get("dask")
     if dask is None:
         return None
     memory = dask["memory"]

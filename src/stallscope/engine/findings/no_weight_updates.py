@@ -9,7 +9,7 @@ JUDGED_ON = None
 def evaluate(ctx):
     if "prime-rl" not in ctx["profiles"] and ctx["profiles"]:
         return None  # another workload's logs (Dask): weight updates are not expected
-    counts = ctx["records"]["updates"].counts
+    counts = ctx["families"]["prime-rl"]["updates"].counts
     if counts["client_side"]:
         return None
     server_only = counts["server_only"]

@@ -8,7 +8,7 @@ JUDGED_ON = None
 
 
 def evaluate(ctx):
-    gateway = (ctx.get("batch") or {}).get("gateway")
+    gateway = (ctx["sections"].get("batch") or {}).get("gateway")
     if not gateway or not gateway["queued"]:
         return None
     row = ctx["thresholds"]["queue_depth"]

@@ -33,7 +33,7 @@ def evaluate(ctx):
         "models other than 7B on 2x A100."
     )
     evidence = {"per_op": per_op, "queue_ms_p95": queue_p95}
-    gpu = ctx.get("gpu")
+    gpu = ctx["sections"].get("gpu")
     if gpu and gpu["during_weight_updates"]:
         evidence["gpu_during_updates"] = gpu["during_weight_updates"]
         summary += idle_sentence(gpu["during_weight_updates"], "weights loaded")

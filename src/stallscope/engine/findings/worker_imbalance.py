@@ -10,7 +10,7 @@ MIN_TASKS_PER_WORKER = 5
 
 
 def evaluate(ctx):
-    dask = ctx["dask"]
+    dask = ctx["sections"].get("dask")
     if dask is None or dask["worker_busy_imbalance"] is None:
         return None
     tasks = sum(worker["sims"] + worker["aggs"] for worker in dask["workers"])
